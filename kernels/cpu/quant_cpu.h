@@ -1,0 +1,34 @@
+// SIMD quantized dot products with the instruction set chosen once at run time:
+// AVX-512 VNNI, then AVX2, then the scalar reference. Same semantics as kernels/ref/quant_ref.h.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/quant_types.h"
+
+namespace gs::cpu {
+
+enum class Isa { kScalar, kAvx2, kAvx512Vnni };
+
+// float dot(weight row of the kernel's type, activation row in its vec_dot_type), n values.
+using VecDotFn = float (*)(const void* weight_row, const void* act_row, int64_t n);
+// Quantizes n floats into the kernel's activation format.
+using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
+
+// Whether this CPU (and OS) can run code built for `isa`.
+bool CpuSupports(Isa isa);
+// The best ISA on this CPU, capped by GS_CPU_ISA=scalar|avx2|avx512vnni in the environment.
+Isa ActiveIsa();
+const char* IsaName(Isa isa);
+
+// Implementation for one ISA, or nullptr when that ISA has no kernel for the type (callers fall
+// back to a lower ISA) or the CPU lacks it. kScalar always has one for computable types.
+VecDotFn GetVecDotFor(Isa isa, GgmlType weight_type);
+QuantizeRowFn GetQuantizeRowFor(Isa isa, GgmlType act_type);
+
+// The fastest implementation under ActiveIsa() (never null for computable types / Q8_0, Q8_1,
+// Q8_K, F32 activations).
+VecDotFn GetVecDot(GgmlType weight_type);
+QuantizeRowFn GetQuantizeRow(GgmlType act_type);
+
+}  // namespace gs::cpu
