@@ -1,0 +1,83 @@
+#include "engine/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace gs {
+namespace {
+
+// Candidates whose logit is this far below the best have probability < e^-40 relative to it at
+// any temperature <= 1 and are dropped before sorting: 262K-entry sorts per token would cost
+// more than the model's last layer.
+constexpr float kNegligibleLogitGap = 40.0f;
+
+}  // namespace
+
+int32_t ArgMax(const float* logits, int32_t n) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n; ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
+}
+
+Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}
+
+int32_t Sampler::Sample(const float* logits, int32_t num_vocab) {
+  const SamplingParams& p = params_;
+  if (p.temperature <= 0.0f || p.top_k == 1) return ArgMax(logits, num_vocab);
+
+  const float max_logit = logits[ArgMax(logits, num_vocab)];
+  const float cutoff = max_logit - kNegligibleLogitGap * std::max(1.0f, p.temperature);
+  candidates_.clear();
+  for (int32_t i = 0; i < num_vocab; ++i) {
+    if (logits[i] >= cutoff) candidates_.push_back({i, logits[i]});
+  }
+  auto by_logit = [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  };
+  if (p.top_k > 0 && static_cast<size_t>(p.top_k) < candidates_.size()) {
+    std::partial_sort(candidates_.begin(), candidates_.begin() + p.top_k, candidates_.end(),
+                      by_logit);
+    candidates_.resize(p.top_k);
+  } else {
+    std::sort(candidates_.begin(), candidates_.end(), by_logit);
+  }
+
+  // Probabilities of the untempered distribution over the candidates, for top-p and min-p.
+  std::vector<double> probs(candidates_.size());
+  double total = 0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    probs[i] = std::exp(static_cast<double>(candidates_[i].logit) - max_logit);
+    total += probs[i];
+  }
+  size_t keep = candidates_.size();
+  if (p.top_p < 1.0f) {
+    double cumulative = 0;
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      cumulative += probs[i] / total;
+      if (cumulative >= p.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+  }
+  if (p.min_p > 0.0f) {
+    // probs[0] is the largest (candidates are sorted); keep at least one.
+    size_t n = 1;
+    while (n < keep && probs[n] >= p.min_p * probs[0]) ++n;
+    keep = n;
+  }
+  candidates_.resize(keep);
+
+  // Temperature, then one draw from the renormalized distribution.
+  std::vector<double> weights(keep);
+  const double top = candidates_[0].logit;
+  for (size_t i = 0; i < keep; ++i) {
+    weights[i] = std::exp((candidates_[i].logit - top) / p.temperature);
+  }
+  std::discrete_distribution<size_t> dist(weights.begin(), weights.end());
+  return candidates_[dist(rng_)].id;
+}
+
+}  // namespace gs

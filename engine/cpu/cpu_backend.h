@@ -1,0 +1,51 @@
+// The CPU backend: weights stay in the mapped GGUF file, activations are f32, the KV cache is f16
+// in paged blocks, and every op runs on one thread pool over all cores.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "engine/backend.h"
+#include "kernels/cpu/thread_pool.h"
+
+namespace gs {
+
+class CpuBackend final : public Backend {
+ public:
+  // num_threads 0: one per hardware thread.
+  explicit CpuBackend(int num_threads);
+
+  const char* name() const override { return "cpu"; }
+  int num_threads() const { return pool_.num_threads(); }
+
+  StatusOr<Weight> LoadWeight(const GgufTensorInfo& tensor) override;
+  Status AllocateKv(const KvLayout& layout) override;
+  Act Alloc(int64_t num_rows, int64_t num_cols) override;
+  void ResetArena() override;
+
+  void Embed(const Batch& batch, const Weight& table, float scale, Act out) override;
+  void RmsNorm(Act x, const Weight& w, float eps, Act out) override;
+  void NormAdd(Act x, const Weight& w, float eps, Act residual) override;
+  void MatMul(Act x, const Weight& w, Act out) override;
+  void QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm, float eps,
+                  float rope_base, float rope_freq_scale) override;
+  void StoreKv(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act k, Act v) override;
+  void Attention(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act q,
+                 const AttentionSpec& spec, Act out) override;
+  void GeGlu(Act gate, Act up) override;
+  void GatherRows(Act x, std::span<const int32_t> rows, Act out) override;
+  void ReadLogits(Act x, float softcap, float* host_out) override;
+
+ private:
+  cpu::ThreadPool pool_;
+  std::vector<std::unique_ptr<float[]>> owned_weights_;  // vectors converted to f32
+  KvLayout kv_layout_;
+  std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // [layer][slot * kv_width] f16
+  // Arena: chunks are never moved, so Acts stay valid until ResetArena.
+  std::vector<std::unique_ptr<float[]>> arena_chunks_;
+  std::vector<size_t> arena_chunk_sizes_;
+  size_t arena_chunk_idx_ = 0, arena_used_ = 0;
+  std::vector<uint8_t> matmul_scratch_;
+};
+
+}  // namespace gs

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/status.h"
@@ -16,23 +17,44 @@
 namespace gs {
 
 enum class GgufValueType : int32_t {
-  kUint8 = 0, kInt8 = 1, kUint16 = 2, kInt16 = 3, kUint32 = 4, kInt32 = 5, kFloat32 = 6,
-  kBool = 7, kString = 8, kArray = 9, kUint64 = 10, kInt64 = 11, kFloat64 = 12,
+  kUint8 = 0,
+  kInt8 = 1,
+  kUint16 = 2,
+  kInt16 = 3,
+  kUint32 = 4,
+  kInt32 = 5,
+  kFloat32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kUint64 = 10,
+  kInt64 = 11,
+  kFloat64 = 12,
 };
 
+// "UINT8", "STRING", ... as the spec names them; "INVALID" for an id outside 0..12.
 const char* GgufValueTypeName(GgufValueType type);
+
+// Parser limits, so that a crafted file can neither recurse deeply nor make the reader allocate
+// far more than the file holds. A top-level array has depth 1; an array of arrays depth 2.
+inline constexpr int kGgufMaxArrayDepth = 3;
+// Array elements decoded across the whole file, nested ones included. Gemma 3's vocabulary
+// (tokens, scores, token types) is 3 x 262144; this leaves 5x headroom and bounds the decoded
+// GgufValues to ~300 MB whatever the file claims.
+inline constexpr uint64_t kGgufMaxArrayElems = uint64_t{1} << 22;
 
 // One metadata value. Scalars and strings are decoded; arrays keep their elements (arrays may
 // nest, up to a small depth). Strings are views into the mapping, valid while the file lives.
 struct GgufValue {
   GgufValueType type = GgufValueType::kUint8;
   // Scalars: integers in `i` (u64 above INT64_MAX does not occur in practice and is kept as its
-  // bit pattern), floats in `f`, bool in `i` (0/1).
+  // bit pattern; the getters treat it as not fitting), floats in `f`, bool in `i` (0/1: any
+  // non-zero byte reads as true, as in llama.cpp).
   int64_t i = 0;
   double f = 0;
   std::string_view str;
   GgufValueType elem_type = GgufValueType::kUint8;  // arrays only
-  std::vector<GgufValue> elems;                      // arrays only
+  std::vector<GgufValue> elems;                     // arrays only
 };
 
 struct GgufKv {
@@ -55,6 +77,8 @@ struct GgufTensorInfo {
 
 class GgufFile {
  public:
+  // Maps and validates the whole file; an error message starts with the path. Tensor data is
+  // not read here (the mapping pages it in on use).
   static StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
@@ -70,13 +94,14 @@ class GgufFile {
   const GgufValue* Find(std::string_view key) const;
 
   // Typed lookups: nullopt when the key is absent or holds another type.
-  std::optional<int64_t> GetInt(std::string_view key) const;   // any integer type
+  std::optional<int64_t> GetInt(std::string_view key) const;   // any integer type that fits
   std::optional<double> GetFloat(std::string_view key) const;  // f32, f64 or an integer
   std::optional<bool> GetBool(std::string_view key) const;
   std::optional<std::string_view> GetString(std::string_view key) const;
   std::optional<std::vector<std::string_view>> GetStringArray(std::string_view key) const;
   std::optional<std::vector<float>> GetFloatArray(std::string_view key) const;  // f32 or i32
-  std::optional<std::vector<int32_t>> GetIntArray(std::string_view key) const;  // i32 or u32...
+  // Any integer element type; nullopt when an element does not fit int32.
+  std::optional<std::vector<int32_t>> GetIntArray(std::string_view key) const;
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* FindTensor(std::string_view name) const;
@@ -93,6 +118,10 @@ class GgufFile {
   uint64_t data_offset_ = 0;
   std::vector<GgufKv> kvs_;
   std::vector<GgufTensorInfo> tensors_;
+  // Name -> index into kvs_ / tensors_. The views point into those vectors' strings, so the
+  // indexes are built once the vectors are complete and never change after.
+  std::unordered_map<std::string_view, size_t> kv_index_;
+  std::unordered_map<std::string_view, size_t> tensor_index_;
 };
 
 }  // namespace gs

@@ -1,0 +1,32 @@
+// Gemma 3 (general.architecture = "gemma3"): gemma-arch.md §3.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "engine/model/model.h"
+
+namespace gs {
+
+class Gemma3Model final : public Model {
+ public:
+  static StatusOr<std::unique_ptr<Model>> Load(const GgufFile& file, ModelConfig config,
+                                               Backend& backend);
+
+  const ModelConfig& config() const override { return config_; }
+  void Forward(const Batch& batch, Backend& backend, float* logits) const override;
+
+ private:
+  struct LayerWeights {
+    Weight attn_norm, attn_q, attn_k, attn_v, attn_q_norm, attn_k_norm, attn_output;
+    Weight post_attention_norm, ffn_norm, ffn_gate, ffn_up, ffn_down, post_ffw_norm;
+  };
+
+  explicit Gemma3Model(ModelConfig config) : config_(std::move(config)) {}
+
+  ModelConfig config_;
+  Weight token_embd_, output_norm_, output_;  // output_ is token_embd_ when tied
+  std::vector<LayerWeights> layers_;
+};
+
+}  // namespace gs

@@ -4,6 +4,7 @@
 // byte fallback. Gemma 4's BPE tokenizer ("gemma4") is detected and refused for now.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -20,7 +21,12 @@ namespace gs {
 class GgufFile;
 
 enum class TokenType : int32_t {
-  kUndefined = 0, kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5,
+  kUndefined = 0,
+  kNormal = 1,
+  kUnknown = 2,
+  kControl = 3,
+  kUserDefined = 4,
+  kUnused = 5,
   kByte = 6,
 };
 
@@ -38,17 +44,34 @@ struct Vocab {
   bool add_space_prefix = false;
 };
 
+// Ok for "llama" (SentencePiece); an error naming the model for anything else, with a dedicated
+// message for Gemma 4's "gemma4" BPE tokenizer.
+Status CheckTokenizerModel(std::string_view model);
+
 class Tokenizer {
  public:
+  // Longest text Encode accepts; callers (the HTTP layer) reject longer input before encoding.
+  static constexpr size_t kMaxTextBytes = size_t{1} << 30;
+
   // Reads the tokenizer.ggml.* keys; refuses models it cannot tokenize exactly.
   static StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
+  // Validates and normalises `vocab` (gguf-quant-tokenizer.md §8.1): out-of-range special ids
+  // become -1, empty texts become "[EMPTY_<id>]", malformed byte tokens become normal ones,
+  // known end markers become control tokens. Errors: no tokens, short scores/types, a text over
+  // 64 KiB, add_bos/add_eos without a valid id.
   static StatusOr<std::unique_ptr<Tokenizer>> FromVocab(Vocab vocab);
+
+  // text_to_id_ holds views into vocab_.tokens, so a copy would dangle.
+  Tokenizer(const Tokenizer&) = delete;
+  Tokenizer& operator=(const Tokenizer&) = delete;
 
   // Text -> ids. add_special: BOS/EOS as the vocabulary says. parse_special: control-token
   // texts in `text` become those tokens (user-defined tokens are always split out).
+  // Precondition: text.size() <= kMaxTextBytes. Thread-safe (const, no shared scratch).
   std::vector<int32_t> Encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // The bytes one token stands for. render_special: control tokens as their text, else empty.
+  // An id outside the vocabulary gives an empty piece.
   std::string TokenToPiece(int32_t id, bool render_special) const;
   std::string Decode(std::span<const int32_t> ids, bool render_special) const;
 
@@ -64,14 +87,39 @@ class Tokenizer {
   TokenType Type(int32_t id) const;
 
  private:
+  // A special token found in the text being encoded: its start and its id.
+  struct SpecialMatch {
+    size_t pos;
+    int32_t id;
+  };
+  // A node of the trie over special-token texts. The ranks are indices into special_ids_ of the
+  // highest-priority special whose text ends at this node: among all of them (parse_special)
+  // and among the user-defined ones (always split out); -1 where none. Its children are
+  // trie_edge_bytes_/trie_edge_nodes_[first_edge, first_edge + num_edges).
+  struct TrieNode {
+    int32_t rank_any = -1;
+    int32_t rank_user = -1;
+    uint32_t first_edge = 0;
+    uint32_t num_edges = 0;
+  };
+
   explicit Tokenizer(Vocab vocab);
   Status Init();
+  void BuildSpecialTrie();
+  int32_t TrieChild(int32_t node_idx, uint8_t byte) const;
+  // The special tokens llama.cpp's longest-first partition splits out of `text`, by position.
+  std::vector<SpecialMatch> FindSpecials(std::string_view text, bool parse_special) const;
+  // Best-score bigram merging of one special-free fragment, spaces already escaped.
+  void EncodeFragment(std::string_view text, std::vector<int32_t>& out) const;
 
   Vocab vocab_;
   std::unordered_map<std::string_view, int32_t> text_to_id_;
   std::vector<int32_t> special_ids_;  // split-out candidates, longest text first
   std::vector<int32_t> eog_ids_;
   int32_t byte_ids_[256];
+  std::vector<TrieNode> trie_nodes_;  // [0] is the root (the empty prefix)
+  std::vector<uint8_t> trie_edge_bytes_;
+  std::vector<int32_t> trie_edge_nodes_;
 };
 
 }  // namespace gs

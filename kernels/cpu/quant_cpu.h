@@ -31,4 +31,14 @@ QuantizeRowFn GetQuantizeRowFor(Isa isa, GgmlType act_type);
 VecDotFn GetVecDot(GgmlType weight_type);
 QuantizeRowFn GetQuantizeRow(GgmlType act_type);
 
+// Per-ISA kernel tables, each defined in the file built with that ISA's flags (quant_avx2.cpp,
+// quant_avx512.cpp); nullptr for types without a kernel. Call only when CpuSupports(isa): even
+// the lookup is compiled for that ISA. Use GetVecDotFor / GetQuantizeRowFor instead.
+namespace internal {
+VecDotFn Avx2VecDot(GgmlType weight_type);
+QuantizeRowFn Avx2QuantizeRow(GgmlType act_type);
+VecDotFn Avx512VnniVecDot(GgmlType weight_type);
+QuantizeRowFn Avx512VnniQuantizeRow(GgmlType act_type);
+}  // namespace internal
+
 }  // namespace gs::cpu

@@ -1,0 +1,100 @@
+// The Gemma 3 model on the real default model: config read from metadata, and the forward pass
+// giving bit-identical logits however a sequence is split into steps (one prefill, chunks, token
+// by token), including past the sliding window where the sliding group releases blocks.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/generator.h"
+#include "engine/gguf/gguf_file.h"
+#include "engine/model/model.h"
+
+namespace gs {
+namespace {
+
+std::unique_ptr<GgufFile> OpenDefaultModel() {
+  std::string path;
+  if (const char* env = std::getenv("GS_MODEL_PATH"); env != nullptr && *env) {
+    path = env;
+  } else {
+    std::ifstream in(GS_SOURCE_DIR "/.model-path");
+    std::getline(in, path);
+  }
+  if (path.empty() || !std::ifstream(path)) return nullptr;
+  StatusOr<std::unique_ptr<GgufFile>> f = GgufFile::Open(path);
+  return f.ok() ? std::move(f).value() : nullptr;
+}
+
+#define REQUIRE_MODEL(file)                                                        \
+  if (!(file)) {                                                                   \
+    if (std::getenv("GS_REQUIRE_MODEL")) FAIL() << "default model not installed";  \
+    GTEST_SKIP() << "default model not installed (scripts/setup.sh)";              \
+  }
+
+TEST(ModelConfigTest, Gemma3FromMetadata) {
+  auto file = OpenDefaultModel();
+  REQUIRE_MODEL(file);
+  StatusOr<ModelConfig> c = ModelConfig::FromGguf(*file);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->num_layers, 18);
+  EXPECT_EQ(c->hidden, 640);
+  EXPECT_EQ(c->num_heads, 4);
+  EXPECT_EQ(c->num_kv_heads, 1);
+  EXPECT_EQ(c->head_dim, 256);
+  EXPECT_EQ(c->num_vocab, 262144);
+  EXPECT_EQ(c->sliding_window, 512);
+  EXPECT_FLOAT_EQ(c->attn_scale, 1.0f / 16);
+  EXPECT_NEAR(c->embed_scale, std::sqrt(640.0f), 1e-5);
+  ASSERT_EQ(c->kv_groups.size(), 2u);
+  std::vector<int32_t> global;
+  for (int32_t i = 0; i < c->num_layers; ++i) {
+    const LayerConfig& l = c->layers[i];
+    if (l.kind == AttentionKind::kGlobal) {
+      global.push_back(i);
+      EXPECT_EQ(l.rope_base, 1e6f);
+      EXPECT_EQ(l.window, 0);
+    } else {
+      EXPECT_EQ(l.rope_base, 1e4f);
+      EXPECT_EQ(l.window, 512);
+    }
+  }
+  EXPECT_EQ(global, (std::vector<int32_t>{5, 11, 17}));
+}
+
+TEST(ModelTest, LogitsDoNotDependOnHowTheSequenceIsStepped) {
+  auto file = OpenDefaultModel();
+  REQUIRE_MODEL(file);
+  CpuBackend backend(2);
+  StatusOr<std::unique_ptr<Model>> model = LoadModel(*file, backend);
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  const int32_t num_vocab = (*model)->config().num_vocab;
+  // 600 tokens: past the 512-token window, so sliding layers drop early blocks on the way.
+  std::mt19937 rng(5);
+  std::vector<int32_t> tokens = {2};
+  for (int i = 1; i < 600; ++i) tokens.push_back(static_cast<int32_t>(rng() % 256000));
+
+  auto run = [&](int32_t chunk) {
+    GeneratorOptions opts;
+    opts.kv_cache_bytes = int64_t{32} << 20;
+    opts.max_batch_tokens = chunk;
+    auto gen = Generator::Create(**model, backend, opts);
+    EXPECT_TRUE(gen.ok());
+    std::vector<float> logits(num_vocab);
+    const int32_t seq = (*gen)->AddSequence();
+    // The last 3 tokens go one by one, as decode steps.
+    EXPECT_TRUE((*gen)->Extend(seq, std::span(tokens).first(597), nullptr).ok());
+    for (int i = 597; i < 600; ++i) {
+      EXPECT_TRUE((*gen)->Extend(seq, std::span(tokens).subspan(i, 1), logits.data()).ok());
+    }
+    return logits;
+  };
+  const std::vector<float> whole = run(600), chunked = run(37);
+  for (int32_t i = 0; i < num_vocab; ++i) ASSERT_EQ(whole[i], chunked[i]) << "logit " << i;
+  for (float x : whole) ASSERT_TRUE(std::isfinite(x));
+}
+
+}  // namespace
+}  // namespace gs

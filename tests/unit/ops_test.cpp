@@ -1,0 +1,251 @@
+// kernels/cpu ops against kernels/ref on awkward sizes. Outputs are poisoned first so an element
+// the kernel forgot to write shows up as NaN.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/ops_cpu.h"
+#include "kernels/cpu/thread_pool.h"
+#include "kernels/quant_types.h"
+#include "kernels/ref/ops_ref.h"
+
+namespace gs {
+namespace {
+
+constexpr float kPoison = std::numeric_limits<float>::quiet_NaN();
+
+std::vector<float> Random(size_t n, uint32_t seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+void ExpectNear(const std::vector<float>& got, const std::vector<float>& want, float rel,
+                float abs) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_FALSE(std::isnan(got[i])) << "element " << i << " not written";
+    ASSERT_NEAR(got[i], want[i], abs + rel * std::fabs(want[i])) << "element " << i;
+  }
+}
+
+TEST(ThreadPoolTest, ParallelForCoversEveryItemOnce) {
+  for (int threads : {1, 2, 3}) {
+    cpu::ThreadPool pool(threads);
+    for (int64_t n : {0, 1, 7, 1000, 4097}) {
+      std::vector<std::atomic<int>> hits(n);
+      pool.ParallelFor(n, 3, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << n << " " << i;
+    }
+  }
+}
+
+TEST(ThreadPoolTest, RunsEveryThreadIndex) {
+  cpu::ThreadPool pool(3);
+  for (int rep = 0; rep < 100; ++rep) {
+    std::vector<std::atomic<int>> seen(3);
+    pool.Run([&](int idx) { seen[idx].fetch_add(1); });
+    for (auto& s : seen) ASSERT_EQ(s.load(), 1);
+  }
+}
+
+TEST(OpsTest, RmsNormMatchesReferenceWholeRowAndPerHead) {
+  cpu::ThreadPool pool(2);
+  for (int64_t row_len : {1, 17, 640, 1024}) {
+    for (int64_t w_len : {row_len, int64_t{1}}) {
+      const int64_t rows = 13;
+      const auto x = Random(rows * row_len, 1, 3.0f);
+      const auto w = Random(w_len, 2);
+      std::vector<float> got(x.size(), kPoison), want(x.size());
+      cpu::RmsNorm({x.data(), w.data(), got.data(), rows, row_len, w_len, 1e-6f}, pool);
+      for (int64_t s = 0; s < rows * row_len / w_len; ++s) {
+        ref::RmsNorm(x.data() + s * w_len, w.data(), 1e-6f, w_len, want.data() + s * w_len);
+      }
+      ExpectNear(got, want, 1e-5f, 1e-6f);
+    }
+  }
+}
+
+TEST(OpsTest, NormAddAddsTheNormalizedRow) {
+  cpu::ThreadPool pool(2);
+  const int64_t rows = 5, n = 640;
+  const auto x = Random(rows * n, 3), w = Random(n, 4), res0 = Random(rows * n, 5);
+  std::vector<float> got = res0, want = res0, tmp(n);
+  cpu::NormAdd({x.data(), w.data(), got.data(), rows, n, 1e-6f}, pool);
+  for (int64_t r = 0; r < rows; ++r) {
+    ref::RmsNorm(x.data() + r * n, w.data(), 1e-6f, n, tmp.data());
+    for (int64_t i = 0; i < n; ++i) want[r * n + i] += tmp[i];
+  }
+  ExpectNear(got, want, 1e-5f, 1e-5f);
+}
+
+TEST(OpsTest, QkNormRopeMatchesReference) {
+  cpu::ThreadPool pool(2);
+  for (int32_t head_dim : {2, 64, 256}) {
+    for (float base : {10000.0f, 1000000.0f}) {
+      const int64_t tokens = 7;
+      const int32_t heads = 3;
+      auto x = Random(tokens * heads * head_dim, 6);
+      const auto w = Random(head_dim, 7);
+      const std::vector<int32_t> pos = {0, 1, 2, 17, 100, 511, 4000};
+      std::vector<float> want = x;
+      for (int64_t t = 0; t < tokens; ++t) {
+        for (int32_t h = 0; h < heads; ++h) {
+          float* v = want.data() + (t * heads + h) * head_dim;
+          ref::RmsNorm(v, w.data(), 1e-6f, head_dim, v);
+          ref::RopeNeox(v, head_dim, pos[t], base, 0.5f);
+        }
+      }
+      cpu::QkNormRope({x.data(), w.data(), pos.data(), tokens, heads, head_dim, head_dim, 1e-6f,
+                       base, 0.5f},
+                      pool);
+      // The kernel follows llama.cpp's float angle recurrence, so large angles differ slightly.
+      ExpectNear(x, want, 2e-3f, 2e-3f);
+    }
+  }
+}
+
+TEST(OpsTest, GeGluMatchesReference) {
+  cpu::ThreadPool pool(2);
+  const int64_t n = 10007;
+  auto gate = Random(n, 8, 4.0f);
+  const auto up = Random(n, 9);
+  std::vector<float> want(n);
+  for (int64_t i = 0; i < n; ++i) want[i] = ref::GeluTanh(gate[i]) * up[i];
+  cpu::GeGlu(gate.data(), up.data(), n, pool);
+  ExpectNear(gate, want, 1e-5f, 1e-6f);
+}
+
+// Builds a paged f16 cache holding the same K/V as a contiguous array (rounded through f16),
+// with blocks in scrambled order, and compares paged attention with the contiguous reference.
+void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, int32_t head_dim,
+                         float softcap) {
+  cpu::ThreadPool pool(2);
+  const int32_t num_heads = 4, num_kv_heads = 2;
+  const int64_t kv_width = int64_t{num_kv_heads} * head_dim;
+  std::mt19937 rng(num_seqs * 131 + block_size + window);
+  const int32_t lens[] = {1, 97, 1023, 33, 5, 64, 200};
+  std::vector<int32_t> seq_lens, num_new;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    seq_lens.push_back(lens[s % 7] + s);
+    num_new.push_back(s % 3 == 0 ? std::min<int32_t>(seq_lens[s], 9) : 1);  // prefill or decode
+  }
+  // Block tables: every sequence's blocks drawn from one shuffled pool.
+  std::vector<int32_t> block_indptr = {0}, block_ids;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    block_indptr.push_back(block_indptr.back() + (seq_lens[s] + block_size - 1) / block_size);
+  }
+  const int32_t num_blocks = block_indptr.back();
+  for (int32_t b = 0; b < num_blocks; ++b) block_ids.push_back(b);
+  std::shuffle(block_ids.begin(), block_ids.end(), rng);
+  std::vector<uint16_t> k_cache(int64_t{num_blocks} * block_size * kv_width, 0x7e00);
+  std::vector<uint16_t> v_cache(k_cache.size(), 0x7e00);
+
+  std::vector<int32_t> query_start = {0}, positions;
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    query_start.push_back(query_start.back() + num_new[s]);
+    for (int32_t i = seq_lens[s] - num_new[s]; i < seq_lens[s]; ++i) positions.push_back(i);
+  }
+  const int64_t num_tokens = query_start.back();
+  const auto q = Random(num_tokens * num_heads * head_dim, 10);
+  std::vector<float> got(q.size(), kPoison), want(q.size());
+  for (int32_t s = 0; s < num_seqs; ++s) {
+    auto k = Random(int64_t{seq_lens[s]} * kv_width, 100 + s);
+    auto v = Random(int64_t{seq_lens[s]} * kv_width, 200 + s);
+    for (int32_t j = 0; j < seq_lens[s]; ++j) {
+      const int64_t slot = int64_t{block_ids[block_indptr[s] + j / block_size]} * block_size +
+                           j % block_size;
+      for (int64_t i = 0; i < kv_width; ++i) {
+        k_cache[slot * kv_width + i] = Fp32ToFp16(k[j * kv_width + i]);
+        v_cache[slot * kv_width + i] = Fp32ToFp16(v[j * kv_width + i]);
+        k[j * kv_width + i] = Fp16ToFp32(k_cache[slot * kv_width + i]);
+        v[j * kv_width + i] = Fp16ToFp32(v_cache[slot * kv_width + i]);
+      }
+    }
+    const int64_t row0 = query_start[s];
+    ref::Attention({q.data() + row0 * num_heads * head_dim, k.data(), v.data(),
+                    positions.data() + row0, want.data() + row0 * num_heads * head_dim,
+                    num_new[s], seq_lens[s], num_heads, num_kv_heads, head_dim, window,
+                    1.0f / std::sqrt(static_cast<float>(head_dim)), softcap});
+  }
+  cpu::PagedAttention({q.data(), got.data(), k_cache.data(), v_cache.data(), query_start.data(),
+                       positions.data(), seq_lens.data(), block_indptr.data(), block_ids.data(),
+                       num_seqs, num_heads, num_kv_heads, head_dim, block_size, window,
+                       1.0f / std::sqrt(static_cast<float>(head_dim)), softcap},
+                      pool);
+  ExpectNear(got, want, 1e-4f, 1e-5f);
+}
+
+TEST(OpsTest, PagedAttentionMatchesContiguousReference) {
+  for (int32_t block_size : {16, 32}) {
+    for (int32_t window : {0, 64}) {
+      for (int32_t head_dim : {256, 512}) {
+        SCOPED_TRACE(testing::Message() << "block " << block_size << " window " << window
+                                        << " head_dim " << head_dim);
+        CheckPagedAttention(17, block_size, window, head_dim, 0.0f);
+      }
+    }
+  }
+  CheckPagedAttention(3, 16, 0, 256, 50.0f);  // softcap
+}
+
+TEST(OpsTest, PagedAttentionSkipsReleasedBlocksOutsideTheWindow) {
+  // One decode token at position 99 with window 32 sees keys 68..99; blocks 0..3 (keys 0..63)
+  // are released (-1) and must never be read.
+  cpu::ThreadPool pool(2);
+  const int32_t head_dim = 8, block_size = 16, seq_len = 100, window = 32;
+  std::vector<int32_t> block_ids = {-1, -1, -1, -1, 0, 1, 2};
+  std::vector<uint16_t> k_cache(3 * block_size * head_dim), v_cache(k_cache.size());
+  std::vector<float> k(seq_len * head_dim), v(k.size());
+  for (int32_t j = 0; j < seq_len; ++j) {
+    for (int32_t d = 0; d < head_dim; ++d) {
+      k[j * head_dim + d] = Fp16ToFp32(Fp32ToFp16(std::sin(j + d * 0.3f)));
+      v[j * head_dim + d] = Fp16ToFp32(Fp32ToFp16(std::cos(j * 0.7f + d)));
+      if (j >= 64) {
+        const int64_t slot = (block_ids[j / block_size]) * block_size + j % block_size;
+        k_cache[slot * head_dim + d] = Fp32ToFp16(k[j * head_dim + d]);
+        v_cache[slot * head_dim + d] = Fp32ToFp16(v[j * head_dim + d]);
+      }
+    }
+  }
+  const auto q = Random(head_dim, 11);
+  const int32_t pos = seq_len - 1, query_start[] = {0, 1}, seq_lens[] = {seq_len};
+  const int32_t block_indptr[] = {0, 7};
+  std::vector<float> got(head_dim, kPoison), want(head_dim);
+  cpu::PagedAttention({q.data(), got.data(), k_cache.data(), v_cache.data(), query_start, &pos,
+                       seq_lens, block_indptr, block_ids.data(), 1, 1, 1, head_dim, block_size,
+                       window, 1.0f, 0.0f},
+                      pool);
+  ref::Attention({q.data(), k.data(), v.data(), &pos, want.data(), 1, seq_len, 1, 1, head_dim,
+                  window, 1.0f, 0.0f});
+  ExpectNear(got, want, 1e-4f, 1e-5f);
+}
+
+TEST(OpsTest, KvStoreWritesF16AtSlots) {
+  cpu::ThreadPool pool(2);
+  const int64_t tokens = 5, width = 24;
+  const auto k = Random(tokens * width, 12), v = Random(tokens * width, 13);
+  const std::vector<int64_t> slots = {7, 0, -1, 3, 9};
+  std::vector<uint16_t> kc(10 * width, 0xffff), vc(10 * width, 0xffff);
+  cpu::KvStore({k.data(), v.data(), kc.data(), vc.data(), slots.data(), tokens, width}, pool);
+  for (int64_t t = 0; t < tokens; ++t) {
+    if (slots[t] < 0) continue;
+    for (int64_t i = 0; i < width; ++i) {
+      EXPECT_EQ(kc[slots[t] * width + i], Fp32ToFp16(k[t * width + i]));
+      EXPECT_EQ(vc[slots[t] * width + i], Fp32ToFp16(v[t * width + i]));
+    }
+  }
+  // Slots nobody wrote keep their old contents.
+  EXPECT_EQ(kc[1 * width], 0xffff);
+}
+
+}  // namespace
+}  // namespace gs
