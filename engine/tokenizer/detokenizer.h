@@ -1,5 +1,9 @@
 // Streams text out of a token stream without ever splitting a UTF-8 character: a token that ends
-// inside a character holds its bytes until the character completes.
+// inside a character holds its bytes until the character completes. The output is always valid
+// UTF-8: each ill-formed subsequence (a stray continuation byte, a lead byte followed by a
+// non-continuation, an overlong or surrogate form) becomes one U+FFFD as soon as it is known to
+// be broken, so bad bytes never stall the stream. Pieces are concatenated as they are; unlike
+// Tokenizer::Decode, no leading space is stripped for add_space_prefix vocabularies.
 #pragma once
 
 #include <cstdint>

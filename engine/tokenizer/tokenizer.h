@@ -51,7 +51,8 @@ Status CheckTokenizerModel(std::string_view model);
 class Tokenizer {
  public:
   // Longest text Encode accepts; callers (the HTTP layer) reject longer input before encoding.
-  static constexpr size_t kMaxTextBytes = size_t{1} << 30;
+  // Escaping spaces can triple a fragment, which must still fit the uint32 offsets used inside.
+  static constexpr size_t kMaxTextBytes = size_t{256} << 20;
 
   // Reads the tokenizer.ggml.* keys; refuses models it cannot tokenize exactly.
   static StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);

@@ -35,16 +35,16 @@ __attribute__((target("avx2,fma,f16c"))) float DotF16Avx2(const float* q, const 
   return sum;
 }
 
-// acc = acc * scale + w * v
-__attribute__((target("avx2,fma,f16c"))) void ScaleAxpyF16Avx2(float* acc, float scale, float w,
-                                                                const uint16_t* v, int64_t n) {
-  const __m256 vs = _mm256_set1_ps(scale), vw = _mm256_set1_ps(w);
+// acc += w * v
+__attribute__((target("avx2,fma,f16c"))) void AxpyF16Avx2(float* acc, float w, const uint16_t* v,
+                                                           int64_t n) {
+  const __m256 vw = _mm256_set1_ps(w);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + i)));
-    _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vw, x, _mm256_mul_ps(vs, _mm256_loadu_ps(acc + i))));
+    _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(vw, x, _mm256_loadu_ps(acc + i)));
   }
-  for (; i < n; ++i) acc[i] = acc[i] * scale + w * Fp16ToFp32(v[i]);
+  for (; i < n; ++i) acc[i] += w * Fp16ToFp32(v[i]);
 }
 
 __attribute__((target("avx2,fma,f16c"))) void ToF16Avx2(const float* x, uint16_t* y, int64_t n) {
@@ -62,8 +62,8 @@ float DotF16Scalar(const float* q, const uint16_t* k, int64_t n) {
   for (int64_t i = 0; i < n; ++i) sum += q[i] * Fp16ToFp32(k[i]);
   return sum;
 }
-void ScaleAxpyF16Scalar(float* acc, float scale, float w, const uint16_t* v, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) acc[i] = acc[i] * scale + w * Fp16ToFp32(v[i]);
+void AxpyF16Scalar(float* acc, float w, const uint16_t* v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) acc[i] += w * Fp16ToFp32(v[i]);
 }
 void ToF16Scalar(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = Fp32ToFp16(x[i]);
@@ -71,7 +71,7 @@ void ToF16Scalar(const float* x, uint16_t* y, int64_t n) {
 
 struct F16Kernels {
   float (*dot)(const float*, const uint16_t*, int64_t);
-  void (*scale_axpy)(float*, float, float, const uint16_t*, int64_t);
+  void (*axpy)(float*, float, const uint16_t*, int64_t);
   void (*to_f16)(const float*, uint16_t*, int64_t);
 };
 
@@ -80,19 +80,36 @@ const F16Kernels& GetF16Kernels() {
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c")) {
-      return F16Kernels{DotF16Avx2, ScaleAxpyF16Avx2, ToF16Avx2};
+      return F16Kernels{DotF16Avx2, AxpyF16Avx2, ToF16Avx2};
     }
 #endif
-    return F16Kernels{DotF16Scalar, ScaleAxpyF16Scalar, ToF16Scalar};
+    return F16Kernels{DotF16Scalar, AxpyF16Scalar, ToF16Scalar};
   }();
   return k;
 }
 
+// 1 / rms(x) with llama.cpp's arithmetic: squares summed in double, mean and root in float.
 float InvRms(const float* x, int64_t n, float eps) {
-  // Summed in double so the result does not depend on vector width or row length tricks.
   double sum_sq = 0;
-  for (int64_t i = 0; i < n; ++i) sum_sq += static_cast<double>(x[i]) * x[i];
-  return static_cast<float>(1.0 / std::sqrt(sum_sq / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) sum_sq += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum_sq / static_cast<double>(n));
+  return 1.0f / std::sqrt(mean + eps);
+}
+
+// gelu_tanh evaluated as llama.cpp's CPU backend does, through a table over every f16 input:
+// gelu(x) = f16(gelu(f16(x))) on (-10, 10), 0 below, x above. Matching its rounding keeps our
+// logits within noise of llama.cpp's on models that amplify small differences.
+const float* GeluF16Table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (uint32_t i = 0; i < 65536; ++i) {
+      const float x = Fp16ToFp32(static_cast<uint16_t>(i));
+      const float g = 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+      t[i] = Fp16ToFp32(Fp32ToFp16(g));
+    }
+    return t;
+  }();
+  return table.data();
 }
 
 // Rows per parallel task for cheap row-wise ops: enough work to be worth a hand-off.
@@ -153,11 +170,12 @@ void QkNormRope(const QkNormRopeParams& p, ThreadPool& pool) {
 }
 
 void GeGlu(float* gate, const float* up, int64_t n, ThreadPool& pool) {
+  const float* table = GeluF16Table();
   pool.ParallelFor(n, 4096, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float x = gate[i];
-      const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
-      gate[i] = 0.5f * x * (1.0f + std::tanh(inner)) * up[i];
+      const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[Fp32ToFp16(x)];
+      gate[i] = g * up[i];
     }
   });
 }
@@ -174,6 +192,8 @@ void KvStore(const KvStoreParams& p, ThreadPool& pool) {
   });
 }
 
+// Two passes per (row, head), with llama.cpp's roundings: q·scale and the softmax weights are
+// rounded to f16 before they meet the f16 cache, as its CPU matmuls do.
 void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
   const F16Kernels& f16 = GetF16Kernels();
   const int64_t num_tokens = p.query_start[p.num_seqs];
@@ -185,39 +205,44 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
     for (int32_t r = p.query_start[s]; r < p.query_start[s + 1]; ++r) seq_of_row[r] = s;
   }
   pool.ParallelFor(num_tokens * p.num_heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> q(p.head_dim), scores;
+    std::vector<int64_t> slots;
     for (int64_t item = begin; item < end; ++item) {
       const int64_t row = item / p.num_heads;
       const int32_t h = static_cast<int32_t>(item % p.num_heads);
       const int32_t s = seq_of_row[row];
       const int32_t q_pos = p.positions[row];
       const int32_t* blocks = p.block_ids + p.block_indptr[s];
-      const float* q = p.q + (row * p.num_heads + h) * p.head_dim;
+      const float* q_in = p.q + (row * p.num_heads + h) * p.head_dim;
       float* out = p.out + (row * p.num_heads + h) * p.head_dim;
       const int64_t head_off = static_cast<int64_t>(h / group) * p.head_dim;
+      for (int32_t d = 0; d < p.head_dim; ++d) q[d] = Fp16ToFp32(Fp32ToFp16(q_in[d] * p.scale));
       // Keys visible to this query: causal, and inside the window when there is one.
       const int32_t last = std::min(q_pos, p.seq_lens[s] - 1);
       const int32_t first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
-      // Online softmax: out holds sum_j exp(s_j - max) v_j, rescaled as max grows.
-      std::fill(out, out + p.head_dim, 0.0f);
-      float max_s = -INFINITY, denom = 0;
-      for (int32_t j = first; j <= last; ++j) {
-        const int64_t slot =
-            static_cast<int64_t>(blocks[j / p.block_size]) * p.block_size + j % p.block_size;
-        float score = p.scale * f16.dot(q, p.k_cache + slot * kv_width + head_off, p.head_dim);
+      const int32_t num_keys = last - first + 1;
+      scores.resize(std::max(num_keys, 0));
+      slots.resize(scores.size());
+      float max_s = -INFINITY;
+      for (int32_t i = 0; i < num_keys; ++i) {
+        const int32_t j = first + i;
+        slots[i] = static_cast<int64_t>(blocks[j / p.block_size]) * p.block_size + j % p.block_size;
+        float score = f16.dot(q.data(), p.k_cache + slots[i] * kv_width + head_off, p.head_dim);
         if (p.softcap > 0) score = p.softcap * std::tanh(score / p.softcap);
-        float rescale = 1.0f, w;
-        if (score > max_s) {
-          rescale = std::exp(max_s - score);
-          max_s = score;
-          w = 1.0f;
-        } else {
-          w = std::exp(score - max_s);
-        }
-        denom = denom * rescale + w;
-        f16.scale_axpy(out, rescale, w, p.v_cache + slot * kv_width + head_off, p.head_dim);
+        scores[i] = score;
+        max_s = std::max(max_s, score);
       }
-      const float inv = denom > 0 ? 1.0f / denom : 0.0f;
-      for (int32_t d = 0; d < p.head_dim; ++d) out[d] *= inv;
+      double sum = 0;
+      for (int32_t i = 0; i < num_keys; ++i) {
+        scores[i] = std::exp(scores[i] - max_s);
+        sum += scores[i];
+      }
+      const float inv_sum = num_keys > 0 ? static_cast<float>(1.0 / sum) : 0.0f;
+      std::fill(out, out + p.head_dim, 0.0f);
+      for (int32_t i = 0; i < num_keys; ++i) {
+        const float w = Fp16ToFp32(Fp32ToFp16(scores[i] * inv_sum));
+        f16.axpy(out, w, p.v_cache + slots[i] * kv_width + head_off, p.head_dim);
+      }
     }
   });
 }

@@ -42,7 +42,8 @@ struct QkNormRopeParams {
 };
 void QkNormRope(const QkNormRopeParams& p, ThreadPool& pool);
 
-// gate[i] = gelu_tanh(gate[i]) * up[i], i < n (GeGLU, in place in gate).
+// gate[i] = gelu_tanh(gate[i]) * up[i], i < n (GeGLU, in place in gate), with gelu rounded
+// through f16 as llama.cpp's CPU backend does (relative error < 1e-3).
 void GeGlu(float* gate, const float* up, int64_t n, ThreadPool& pool);
 
 // Writes this step's K/V rows into the paged f16 cache at their slots (slot = block * block_size
@@ -57,7 +58,8 @@ struct KvStoreParams {
 };
 void KvStore(const KvStoreParams& p, ThreadPool& pool);
 
-// Causal (optionally sliding-window) GQA attention of a ragged batch over a paged f16 cache.
+// Causal (optionally sliding-window) GQA attention of a ragged batch over a paged f16 cache;
+// q·scale and the softmax weights are rounded to f16 on the way, as in llama.cpp.
 // Sequence s owns query rows [query_start[s], query_start[s+1]) and has seq_lens[s] keys after
 // this step; its key at position j lives in block block_ids[block_indptr[s] + j / block_size],
 // slot j % block_size. Entries of blocks wholly outside the window may be -1 (freed).

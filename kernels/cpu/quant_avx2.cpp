@@ -1,13 +1,15 @@
 // AVX2 + FMA + F16C kernels (this file alone is built with -mavx2 -mfma -mf16c; see
 // quant_x86_inl.h for why it uses no inline functions from other headers).
 //
-// Dot products: signed int8 products go through maddubs (u8 x s8 -> saturating s16 pairs). With
-// activation quants in [-127, 127] (all quantizers here guarantee it) and |weight quant| <= 128 a
-// pair is at most 2*128*127 = 32512, so nothing saturates and every integer sum is exact; the only
-// differences from gs::ref are float rounding in the per-block scaling and the summation order.
+// Dot products: int8 products go through maddubs (u8 x s8 -> saturating s16 pairs), fed |w| and
+// a with w's sign for signed weights, or unsigned codes with the offset subtracted as a second
+// maddubs. With activation quants in [-127, 127] (all quantizers here guarantee it) and
+// |weight quant| <= 128 a pair is at most 2*128*127 = 32512, so nothing saturates and every
+// integer sum is exact; the only differences from gs::ref are float rounding in the per-block
+// scaling and the summation order.
 //
-// Quantizers: byte-identical to gs::ref, ties included: Q8_0 rounds half away from zero like the
-// reference (not half to even like llama.cpp's SIMD path), Q8_K rounds half to even like it.
+// Quantizers: byte-identical to gs::ref, ties included (every format rounds half to even with the
+// same scale arithmetic).
 #include <immintrin.h>
 
 #include "kernels/cpu/quant_cpu.h"
@@ -24,7 +26,9 @@ using x86::kQ8KBytes;
 using x86::kQ8KQsOffset;
 using x86::LoadFloat;
 
-__m256i Load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+__m256i Load256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
 __m128i Load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 
 // int32 lanes, each the sum of 4 adjacent products u_i * s_i (u unsigned, s signed bytes).
@@ -48,42 +52,47 @@ __m256i UnpackNibbles32(const uint8_t* qs) {
 // Byte e = 0xff where bit e of `bits` is set, else 0.
 __m256i BitsToBytes(uint32_t bits) {
   // Byte e takes byte e/8 of the word, then tests bit e%8 of it.
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(static_cast<int32_t>(bits)),
-      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3,
-                       3, 3, 3, 3, 3, 3));
+  const __m256i spread =
+      _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int32_t>(bits)),
+                          _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                           2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
   const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
 
 // ---- 32-value blocks against Q8_0: Σ_blocks w.d * a.d * Σ w.q * a.q ----------------------------
 
-// BlockDot(w_block, a_qs) -> int32x8 whose lane sum is Σ w.q * a.q. Two accumulators hide the
-// FMA latency; one horizontal sum at the end.
+// Batches of 8 blocks whose scale products come from one vector multiply; each block then
+// broadcasts its scale with one permute and costs one int->float convert and one FMA. Two
+// accumulators hide the FMA latency; one horizontal sum at the end.
+//
+// BlockDot(w_block, a_qs) -> int32x8 whose lane sum is Σ w.q * a.q.
 template <int64_t kWeightBytes, typename BlockDot>
 float DotQ8_0Family(const void* weight_row, const void* act_row, int64_t n, BlockDot block_dot) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
   const int64_t num_blocks = n / 32;
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t blk_idx = 0;
-  for (; blk_idx + 1 < num_blocks; blk_idx += 2) {
-    const uint8_t* w0 = w + blk_idx * kWeightBytes;
-    const uint8_t* a0 = a + blk_idx * kQ8_0Bytes;
-    const uint8_t* w1 = w0 + kWeightBytes;
-    const uint8_t* a1 = a0 + kQ8_0Bytes;
-    const __m256i s0 = block_dot(w0, a0 + 2);
-    const __m256i s1 = block_dot(w1, a1 + 2);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(w0) * HalfToFloat(a0)),
-                           _mm256_cvtepi32_ps(s0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(w1) * HalfToFloat(a1)),
-                           _mm256_cvtepi32_ps(s1), acc1);
-  }
-  if (blk_idx < num_blocks) {
-    const uint8_t* w0 = w + blk_idx * kWeightBytes;
-    const uint8_t* a0 = a + blk_idx * kQ8_0Bytes;
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(w0) * HalfToFloat(a0)),
-                           _mm256_cvtepi32_ps(block_dot(w0, a0 + 2)), acc0);
+  for (int64_t blk_idx = 0; blk_idx < num_blocks; blk_idx += 8) {
+    const int count = num_blocks - blk_idx < 8 ? static_cast<int>(num_blocks - blk_idx) : 8;
+    const uint8_t* wb = w + blk_idx * kWeightBytes;
+    const uint8_t* ab = a + blk_idx * kQ8_0Bytes;
+    const auto block_step = [&](__m256 scales, int k, __m256 acc) {
+      const __m256 scale = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(k));
+      const __m256i sums = block_dot(wb + k * kWeightBytes, ab + k * kQ8_0Bytes + 2);
+      return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
+    };
+    if (count == 8) {  // the hot path, fully unrolled
+      const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, 8);
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; k += 2) {
+        acc0 = block_step(scales, k, acc0);
+        acc1 = block_step(scales, k + 1, acc1);
+      }
+    } else {
+      const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, count);
+      for (int k = 0; k < count; ++k) acc0 = block_step(scales, k, acc0);
+    }
   }
   return HsumF32x8(_mm256_add_ps(acc0, acc1));
 }
@@ -95,23 +104,28 @@ float DotQ8_0(const void* weight_row, const void* act_row, int64_t n) {
   });
 }
 
+// Σ (code - offset) * a per 4 bytes for unsigned codes <= 31: (code - offset) * a pairs stay
+// within int16 as a difference of two maddubs.
+__m256i DotOffsetU8S8(__m256i codes, __m256i a, char offset) {
+  const __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(codes, a),
+                                         _mm256_maddubs_epi16(_mm256_set1_epi8(offset), a));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
 // Q4_0: d fp16 @0, qs[16] @2; w.q = nibble - 8.
 float DotQ4_0(const void* weight_row, const void* act_row, int64_t n) {
   return DotQ8_0Family<18>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    const __m256i q = _mm256_sub_epi8(UnpackNibbles32(wb + 2), _mm256_set1_epi8(8));
-    return DotS8S8(q, Load256(aq));
+    return DotOffsetU8S8(UnpackNibbles32(wb + 2), Load256(aq), 8);
   });
 }
 
-// Q5_0: d fp16 @0, qh u32 @2, qs[16] @6; w.q = (nibble | high bit << 4) - 16, which is the
-// nibble itself when the high bit is set and nibble | 0xf0 (= nibble - 16 as int8) when clear.
+// Q5_0: d fp16 @0, qh u32 @2 (bit e = bit 4 of element e), qs[16] @6; w.q = code - 16.
 float DotQ5_0(const void* weight_row, const void* act_row, int64_t n) {
   return DotQ8_0Family<22>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
     uint32_t qh;
     std::memcpy(&qh, wb + 2, sizeof qh);
-    const __m256i high_clear = _mm256_andnot_si256(BitsToBytes(qh), _mm256_set1_epi8(-16));
-    const __m256i q = _mm256_or_si256(UnpackNibbles32(wb + 6), high_clear);
-    return DotS8S8(q, Load256(aq));
+    const __m256i high = _mm256_and_si256(BitsToBytes(qh), _mm256_set1_epi8(16));
+    return DotOffsetU8S8(_mm256_or_si256(UnpackNibbles32(wb + 6), high), Load256(aq), 16);
   });
 }
 
@@ -123,7 +137,6 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  // Shuffle that broadcasts int16 lane j of a 128-bit lane to the whole lane, per j.
   __m256 acc = _mm256_setzero_ps();
   for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
     const uint8_t* wb = w + blk_idx * 144;
@@ -138,13 +151,14 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
     const __m256i mins_dup = _mm256_cvtepu16_epi32(mins16);  // mn_j in both halves of lane j
     const __m256i mins_pairs = _mm256_or_si256(mins_dup, _mm256_slli_epi32(mins_dup, 16));
     const __m256i min_sums = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), mins_pairs);
-    acc = _mm256_fnmadd_ps(_mm256_set1_ps(HalfToFloat(wb + 2) * a_d),
-                           _mm256_cvtepi32_ps(min_sums), acc);
+    acc = _mm256_fnmadd_ps(_mm256_set1_ps(HalfToFloat(wb + 2) * a_d), _mm256_cvtepi32_ps(min_sums),
+                           acc);
 
     // Scales as int16, one 128-bit copy per lane; shuffled to a broadcast per sub-block.
     const __m256i scales16 = _mm256_broadcastsi128_si256(
         _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales8))));
     __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
     for (int chunk_idx = 0; chunk_idx < 4; ++chunk_idx) {
       // 32 bytes of qs feed 64 values: low nibbles = sub-block 2c, high nibbles = 2c + 1.
       const __m256i q = Load256(wb + 16 + 32 * chunk_idx);
@@ -153,8 +167,10 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
       const __m256i p_lo = _mm256_maddubs_epi16(q_lo, Load256(aq + 64 * chunk_idx));
       const __m256i p_hi = _mm256_maddubs_epi16(q_hi, Load256(aq + 64 * chunk_idx + 32));
       const int sub_lo = 2 * chunk_idx, sub_hi = 2 * chunk_idx + 1;
-      const __m256i sc_lo = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(0x0100 + 0x0202 * sub_lo));
-      const __m256i sc_hi = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(0x0100 + 0x0202 * sub_hi));
+      const __m256i sc_lo =
+          _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(0x0100 + 0x0202 * sub_lo));
+      const __m256i sc_hi =
+          _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(0x0100 + 0x0202 * sub_hi));
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_lo, sc_lo));
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_hi, sc_hi));
     }
@@ -191,8 +207,10 @@ float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
     const __m128i scales8 = Load128(wb + 192);
     const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
     const __m256i scales_first = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales16));
-    const __m256i scales_second = _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales16, 1));
+    const __m256i scales_second =
+        _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales16, 1));
     __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
     for (int half_idx = 0; half_idx < 2; ++half_idx) {
       // 128 values: ql bytes A = ql[64h..+31], B = ql[64h+32..+63], high bits H = qh[32h..+31].
       // Values 0-31: lo4(A) | H bits 0-1; 32-63: lo4(B) | bits 2-3; 64-95: hi4(A) | bits 4-5;
@@ -211,6 +229,7 @@ float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
       };
       const __m256i scales_half = half_idx == 0 ? scales_first : scales_second;
+#pragma GCC unroll 8
       for (int k = 0; k < 4; ++k) {
         const __m256i p = _mm256_maddubs_epi16(q[k], Load256(aq + 128 * half_idx + 32 * k));
         const __m256i sc = _mm256_shuffle_epi8(scales_half, chunk_shuffle[k]);
@@ -239,7 +258,8 @@ float DotFloatFamily(const uint8_t* w, const float* a, int64_t n, LoadW load_w, 
     }
   }
   for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load_w(w, i), _mm256_loadu_ps(a + i), acc[0]);
-  float sum = HsumF32x8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  float sum =
+      HsumF32x8(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
   for (; i < n; ++i) sum += scalar_w(w, i) * a[i];
   return sum;
 }
@@ -247,7 +267,9 @@ float DotFloatFamily(const uint8_t* w, const float* a, int64_t n, LoadW load_w, 
 float DotF32(const void* weight_row, const void* act_row, int64_t n) {
   return DotFloatFamily(
       static_cast<const uint8_t*>(weight_row), static_cast<const float*>(act_row), n,
-      [](const uint8_t* w, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i); },
+      [](const uint8_t* w, int64_t i) {
+        return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i);
+      },
       [](const uint8_t* w, int64_t i) { return LoadFloat(w + 4 * i); });
 }
 
@@ -262,7 +284,8 @@ float DotBF16(const void* weight_row, const void* act_row, int64_t n) {
   return DotFloatFamily(
       static_cast<const uint8_t*>(weight_row), static_cast<const float*>(act_row), n,
       [](const uint8_t* w, int64_t i) {
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(Load128(w + 2 * i)), 16));
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(Load128(w + 2 * i)), 16));
       },
       [](const uint8_t* w, int64_t i) {
         uint32_t bits = static_cast<uint32_t>(w[2 * i] | (w[2 * i + 1] << 8)) << 16;
@@ -283,14 +306,6 @@ float HmaxF32x8(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-// Round half away from zero, exactly like roundf: t = trunc(v) and v - t are exact in float.
-__m256 RoundHalfAway(__m256 v) {
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 away = _mm256_or_ps(_mm256_set1_ps(1.0f), _mm256_and_ps(v, _mm256_set1_ps(-0.0f)));
-  const __m256 frac_ge_half = _mm256_cmp_ps(AbsPs(_mm256_sub_ps(v, t)), _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  return _mm256_add_ps(t, _mm256_and_ps(frac_ge_half, away));
-}
-
 // Four int32x8 (values 0-7, 8-15, 16-23, 24-31, each in [-127, 127]) -> 32 int8 in order.
 __m256i PackI32ToI8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
   // packs works within 128-bit lanes, leaving 4-byte groups in the order 0 2 4 6 1 3 5 7.
@@ -298,20 +313,24 @@ __m256i PackI32ToI8(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
   return _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-// Q8_0 blocks, as gs::ref: d = amax/127 (fp16), q = round-half-away(x * (1/d)).
+// Q8_0 blocks, as gs::ref: d = amax/127 (fp16), q = round-half-even(x * (127/amax)) (cvtps
+// under the default rounding mode).
 void QuantizeQ8_0(const float* src, void* dst, int64_t n) {
   auto* out = static_cast<uint8_t*>(dst);
   for (int64_t blk_idx = 0; blk_idx < n / 32; ++blk_idx) {
     const float* x = src + blk_idx * 32;
     uint8_t* ob = out + blk_idx * kQ8_0Bytes;
     __m256 v[4];
+#pragma GCC unroll 8
     for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + 8 * k);
     const __m256 amax8 = _mm256_max_ps(_mm256_max_ps(AbsPs(v[0]), AbsPs(v[1])),
                                        _mm256_max_ps(AbsPs(v[2]), AbsPs(v[3])));
-    const float d = HmaxF32x8(amax8) / 127.0f;
-    const __m256 inv_d = _mm256_set1_ps(d != 0 ? 1.0f / d : 0.0f);
+    const float amax = HmaxF32x8(amax8);
+    const float d = amax / 127.0f;
+    const __m256 inv_scale = _mm256_set1_ps(amax != 0 ? 127.0f / amax : 0.0f);
     __m256i q[4];
-    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvttps_epi32(RoundHalfAway(_mm256_mul_ps(v[k], inv_d)));
+#pragma GCC unroll 8
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv_scale));
     const uint16_t d_half = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
     std::memcpy(ob, &d_half, sizeof d_half);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(ob + 2), PackI32ToI8(q[0], q[1], q[2], q[3]));
@@ -321,7 +340,7 @@ void QuantizeQ8_0(const float* src, void* dst, int64_t n) {
 // Sum of each 8-lane vector's lanes, for two vectors: result lane 0 = Σg0, lane 1 = Σg1.
 __m128i HsumI32x8Pair(__m256i g0, __m256i g1) {
   const __m256i h = _mm256_hadd_epi32(g0, g1);  // per lane: g0 pairs, g1 pairs
-  const __m256i h2 = _mm256_hadd_epi32(h, h);    // per lane: Σg0 quarter, Σg1 quarter, ...
+  const __m256i h2 = _mm256_hadd_epi32(h, h);   // per lane: Σg0 quarter, Σg1 quarter, ...
   return _mm_add_epi32(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
 }
 
@@ -339,7 +358,8 @@ void QuantizeQ8_K(const float* src, void* dst, int64_t n) {
     if (amax == 0) continue;
     float max = 0;
     for (int k = 0; k < 32; ++k) {
-      const __m256 hit = _mm256_cmp_ps(AbsPs(_mm256_loadu_ps(x + 8 * k)), _mm256_set1_ps(amax), _CMP_EQ_OQ);
+      const __m256 hit =
+          _mm256_cmp_ps(AbsPs(_mm256_loadu_ps(x + 8 * k)), _mm256_set1_ps(amax), _CMP_EQ_OQ);
       const int mask = _mm256_movemask_ps(hit);
       if (mask != 0) {
         max = x[8 * k + __builtin_ctz(static_cast<unsigned>(mask))];
@@ -352,13 +372,15 @@ void QuantizeQ8_K(const float* src, void* dst, int64_t n) {
     int16_t bsums[16];
     for (int g2 = 0; g2 < 8; ++g2) {  // 32 values = groups 2*g2 and 2*g2 + 1
       __m256i q[4];
+#pragma GCC unroll 8
       for (int k = 0; k < 4; ++k) {
         const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + 32 * g2 + 8 * k), iscale8);
         q[k] = _mm256_min_epi32(_mm256_cvtps_epi32(v), limit);
       }
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(ob + kQ8KQsOffset + 32 * g2),
                           PackI32ToI8(q[0], q[1], q[2], q[3]));
-      const __m128i sums = HsumI32x8Pair(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+      const __m128i sums =
+          HsumI32x8Pair(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
       bsums[2 * g2] = static_cast<int16_t>(_mm_cvtsi128_si32(sums));
       bsums[2 * g2 + 1] = static_cast<int16_t>(_mm_extract_epi32(sums, 1));
     }

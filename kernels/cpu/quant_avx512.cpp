@@ -4,14 +4,21 @@
 // Only the weight types of the default model are here; the others, the float dots and the
 // quantizers return nullptr, so the dispatcher falls back to the AVX2 kernels.
 //
-// 32-value blocks (Q8_0, Q4_0, Q5_0) use 256-bit VNNI, one block per register: vpdpbusd multiplies
-// unsigned by signed bytes, so Q8_0 feeds it |w| and a with w's sign, and the offset formats
+// 32-value blocks (Q8_0, Q4_0, Q5_0) go two per 512-bit register through vpdpbusd, which
+// multiplies unsigned by signed bytes: Q8_0 feeds it |w| and a with w's sign, the offset formats
 // feed it their unsigned codes and subtract offset·Σa (Σa from a second vpdpbusd). 256-value
-// blocks (Q4_K, Q6_K) use 512-bit registers: vpmaddubsw for code × activation pairs, then
-// vpdpwssd applies each group's int16 scale and accumulates in int32 for the whole block.
-// Integer sums are exact (activation quants in [-127, 127]); results differ from gs::ref only by
-// float rounding in the scaling and the summation order.
+// blocks (Q4_K, Q6_K) use vpmaddubsw for code × activation pairs, then vpdpwssd applies each
+// group's int16 scale and accumulates in int32 for the whole block. Integer sums are exact
+// (activation quants in [-127, 127]); results differ from gs::ref only by float rounding in the
+// scaling and the summation order.
+
+// GCC 12's avx512fintrin.h self-initializes its "undefined" vectors, which -Wuninitialized
+// reports at every cast/insert/broadcast use (GCC bug 105593, fixed in GCC 13).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include "kernels/cpu/quant_cpu.h"
 #include "kernels/cpu/quant_x86_inl.h"
@@ -28,85 +35,120 @@ using x86::kQ8KQsOffset;
 using x86::LoadFloat;
 
 __m512i Load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
-__m256i Load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+__m256i Load256(const uint8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
 __m128i Load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 
 float HsumF32x16(__m512 v) {
   return HsumF32x8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
 }
 
-// 16 split-half packed nibbles -> 32 bytes in element order (low nibbles = elements 0-15).
-__m256i UnpackNibbles32(const uint8_t* qs) {
-  const __m128i packed = Load128(qs);
-  const __m256i both = _mm256_inserti128_si256(_mm256_castsi128_si256(packed),
-                                               _mm_srli_epi16(packed, 4), 1);
-  return _mm256_and_si256(both, _mm256_set1_epi8(0x0f));
-}
-
 // ---- 32-value blocks against Q8_0: Σ_blocks w.d * a.d * Σ w.q * a.q ----------------------------
 
-// BlockDot(w_block, a_qs) -> int32x8 whose lane sum is Σ w.q * a.q. Two accumulators hide the
-// FMA latency; one horizontal sum at the end.
-template <int64_t kWeightBytes, typename BlockDot>
-float DotQ8_0Family(const void* weight_row, const void* act_row, int64_t n, BlockDot block_dot) {
+// Two consecutive blocks per 512-bit register (lanes 0-7 hold block k's partial sums, lanes 8-15
+// block k + 1's), in batches of 8 blocks whose scale products come from one vector multiply;
+// each pair then picks its two scales with one permute, so a pair costs one int->float convert
+// and one FMA. Two accumulators hide the FMA latency; one horizontal sum at the end.
+//
+// PairDot(w0, w1, act) -> int32x16: lanes 0-7 sum to Σ w.q·a.q of weight block w0 against act's
+// low 32 bytes, lanes 8-15 of block w1 against the high 32 bytes (zero for an odd last block).
+template <int64_t kWeightBytes, typename PairDot>
+float DotBlockPairs(const void* weight_row, const void* act_row, int64_t n, PairDot pair_dot) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
   const int64_t num_blocks = n / 32;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t blk_idx = 0;
-  for (; blk_idx + 1 < num_blocks; blk_idx += 2) {
-    const uint8_t* w0 = w + blk_idx * kWeightBytes;
-    const uint8_t* a0 = a + blk_idx * kQ8_0Bytes;
-    const uint8_t* w1 = w0 + kWeightBytes;
-    const uint8_t* a1 = a0 + kQ8_0Bytes;
-    const __m256i s0 = block_dot(w0, a0 + 2);
-    const __m256i s1 = block_dot(w1, a1 + 2);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(w0) * HalfToFloat(a0)),
-                           _mm256_cvtepi32_ps(s0), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(w1) * HalfToFloat(a1)),
-                           _mm256_cvtepi32_ps(s1), acc1);
+  const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  for (int64_t blk_idx = 0; blk_idx < num_blocks; blk_idx += 8) {
+    const int count = num_blocks - blk_idx < 8 ? static_cast<int>(num_blocks - blk_idx) : 8;
+    const uint8_t* wb = w + blk_idx * kWeightBytes;
+    const uint8_t* ab = a + blk_idx * kQ8_0Bytes;
+    const auto pair_step = [&](const __m512 scales, int pair_idx, __m512 acc) {
+      const uint8_t* w0 = wb + 2 * pair_idx * kWeightBytes;
+      const uint8_t* a0 = ab + 2 * pair_idx * kQ8_0Bytes;
+      const bool has_second = 2 * pair_idx + 1 < count;
+      const __m256i act_lo = Load256(a0 + 2);
+      const __m512i act = has_second ? _mm512_inserti64x4(_mm512_castsi256_si512(act_lo),
+                                                          Load256(a0 + kQ8_0Bytes + 2), 1)
+                                     : _mm512_zextsi256_si512(act_lo);
+      const __m512i sums = pair_dot(w0, has_second ? w0 + kWeightBytes : w0, act);
+      const __m512 pair_scales = _mm512_permutexvar_ps(
+          _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * pair_idx)), scales);
+      return _mm512_fmadd_ps(pair_scales, _mm512_cvtepi32_ps(sums), acc);
+    };
+    if (count == 8) {  // the hot path, fully unrolled
+      const __m512 scales =
+          _mm512_castps256_ps512(x86::BlockScaleProducts<kWeightBytes>(wb, ab, 8));
+      acc0 = pair_step(scales, 0, acc0);
+      acc1 = pair_step(scales, 1, acc1);
+      acc0 = pair_step(scales, 2, acc0);
+      acc1 = pair_step(scales, 3, acc1);
+    } else {
+      const __m512 scales =
+          _mm512_castps256_ps512(x86::BlockScaleProducts<kWeightBytes>(wb, ab, count));
+      for (int pair_idx = 0; 2 * pair_idx < count; ++pair_idx) {
+        acc0 = pair_step(scales, pair_idx, acc0);
+      }
+    }
   }
-  if (blk_idx < num_blocks) {
-    const uint8_t* w0 = w + blk_idx * kWeightBytes;
-    const uint8_t* a0 = a + blk_idx * kQ8_0Bytes;
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(w0) * HalfToFloat(a0)),
-                           _mm256_cvtepi32_ps(block_dot(w0, a0 + 2)), acc0);
-  }
-  return HsumF32x8(_mm256_add_ps(acc0, acc1));
+  return HsumF32x16(_mm512_add_ps(acc0, acc1));
 }
 
-// Q8_0: d fp16 @0, qs[32] int8 @2.
+// Two 32-byte blocks as one register.
+__m512i LoadPair256(const uint8_t* p0, const uint8_t* p1) {
+  return _mm512_inserti64x4(_mm512_castsi256_si512(Load256(p0)), Load256(p1), 1);
+}
+
+// Two blocks' 16 split-half packed nibbles -> 64 codes in element order (per block: low
+// nibbles = elements 0-15, then high nibbles = 16-31).
+__m512i UnpackNibblePair(const uint8_t* qs0, const uint8_t* qs1) {
+  const __m512i doubled =
+      _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_broadcastsi128_si256(Load128(qs0))),
+                         _mm256_broadcastsi128_si256(Load128(qs1)), 1);
+  // Shift the second copy of each block (int16 lanes 8-15 and 24-31) down by a nibble.
+  const __m512i shifted = _mm512_mask_srli_epi16(doubled, 0xff00ff00u, doubled, 4);
+  return _mm512_and_si512(shifted, _mm512_set1_epi8(0x0f));
+}
+
+// Σ (code - offset) * act per 4 bytes, for unsigned codes.
+__m512i DotOffsetCodes(__m512i codes, __m512i act, char offset) {
+  const __m512i zero = _mm512_setzero_si512();
+  return _mm512_sub_epi32(_mm512_dpbusd_epi32(zero, codes, act),
+                          _mm512_dpbusd_epi32(zero, _mm512_set1_epi8(offset), act));
+}
+
+// Q8_0: d fp16 @0, qs[32] int8 @2. vpdpbusd takes |w| and a with w's sign.
 float DotQ8_0(const void* weight_row, const void* act_row, int64_t n) {
-  return DotQ8_0Family<34>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    const __m256i q = Load256(wb + 2);
-    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q),
-                               _mm256_sign_epi8(Load256(aq), q));
-  });
-}
-
-// Σ (u - offset) * a over 32 bytes, u unsigned codes, as int32x8 lanes.
-__m256i DotOffsetU8S8(__m256i u, __m256i a, char offset) {
-  const __m256i zero = _mm256_setzero_si256();
-  return _mm256_sub_epi32(_mm256_dpbusd_epi32(zero, u, a),
-                          _mm256_dpbusd_epi32(zero, _mm256_set1_epi8(offset), a));
+  return DotBlockPairs<34>(
+      weight_row, act_row, n, [](const uint8_t* w0, const uint8_t* w1, __m512i act) {
+        const __m512i q = LoadPair256(w0 + 2, w1 + 2);
+        const __m512i signed_act =
+            _mm512_mask_sub_epi8(act, _mm512_movepi8_mask(q), _mm512_setzero_si512(), act);
+        return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(q), signed_act);
+      });
 }
 
 // Q4_0: d fp16 @0, qs[16] @2; w.q = nibble - 8.
 float DotQ4_0(const void* weight_row, const void* act_row, int64_t n) {
-  return DotQ8_0Family<18>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    return DotOffsetU8S8(UnpackNibbles32(wb + 2), Load256(aq), 8);
-  });
+  return DotBlockPairs<18>(weight_row, act_row, n,
+                           [](const uint8_t* w0, const uint8_t* w1, __m512i act) {
+                             return DotOffsetCodes(UnpackNibblePair(w0 + 2, w1 + 2), act, 8);
+                           });
 }
 
 // Q5_0: d fp16 @0, qh u32 @2 (bit e = bit 4 of element e), qs[16] @6; w.q = code - 16.
 float DotQ5_0(const void* weight_row, const void* act_row, int64_t n) {
-  return DotQ8_0Family<22>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    uint32_t qh;
-    std::memcpy(&qh, wb + 2, sizeof qh);
-    const __m256i nib = UnpackNibbles32(wb + 6);
-    const __m256i code = _mm256_mask_add_epi8(nib, _cvtu32_mask32(qh), nib, _mm256_set1_epi8(16));
-    return DotOffsetU8S8(code, Load256(aq), 16);
-  });
+  return DotBlockPairs<22>(
+      weight_row, act_row, n, [](const uint8_t* w0, const uint8_t* w1, __m512i act) {
+        uint32_t qh0, qh1;
+        std::memcpy(&qh0, w0 + 2, sizeof qh0);
+        std::memcpy(&qh1, w1 + 2, sizeof qh1);
+        const __mmask64 high = _cvtu64_mask64(qh0 | (static_cast<uint64_t>(qh1) << 32));
+        const __m512i nibbles = UnpackNibblePair(w0 + 6, w1 + 6);
+        const __m512i codes = _mm512_mask_add_epi8(nibbles, high, nibbles, _mm512_set1_epi8(16));
+        return DotOffsetCodes(codes, act, 16);
+      });
 }
 
 // ---- 256-value blocks against Q8_K ---------------------------------------------------------
@@ -143,9 +185,10 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
     acc_min = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(wb + 2) * a_d),
                               _mm256_cvtepi32_ps(min_sums), acc_min);
 
-    const __m512i scales16 = _mm512_broadcast_i32x4(
-        _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales8))));
+    const __m512i scales16 =
+        _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales8))));
     __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 8
     for (int c = 0; c < 4; ++c) {
       // 32 bytes of qs feed 64 values: low nibbles first, then high nibbles.
       const __m256i q = Load256(wb + 16 + 32 * c);
@@ -188,6 +231,7 @@ float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
     const uint8_t* aq = ab + kQ8KQsOffset;
     const __m256i scales16 = _mm256_cvtepi8_epi16(Load128(wb + 192));
     __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 8
     for (int half = 0; half < 2; ++half) {
       // ql[64h..64h+63] low nibbles = values 0-63 of the half, high nibbles = values 64-127.
       const __m512i ql = Load512(wb + 64 * half);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "kernels/ref/quant_ref.h"
 
@@ -24,33 +25,54 @@ void RefQuantizeRow(const float* src, void* dst, int64_t n) {
 VecDotFn ScalarVecDot(GgmlType type) {
   using T = GgmlType;
   switch (type) {
-    case T::kF32: return RefVecDot<T::kF32>;
-    case T::kF16: return RefVecDot<T::kF16>;
-    case T::kBF16: return RefVecDot<T::kBF16>;
-    case T::kQ4_0: return RefVecDot<T::kQ4_0>;
-    case T::kQ4_1: return RefVecDot<T::kQ4_1>;
-    case T::kQ5_0: return RefVecDot<T::kQ5_0>;
-    case T::kQ5_1: return RefVecDot<T::kQ5_1>;
-    case T::kQ8_0: return RefVecDot<T::kQ8_0>;
-    case T::kQ2_K: return RefVecDot<T::kQ2_K>;
-    case T::kQ3_K: return RefVecDot<T::kQ3_K>;
-    case T::kQ4_K: return RefVecDot<T::kQ4_K>;
-    case T::kQ5_K: return RefVecDot<T::kQ5_K>;
-    case T::kQ6_K: return RefVecDot<T::kQ6_K>;
-    case T::kIQ4_NL: return RefVecDot<T::kIQ4_NL>;
-    case T::kIQ4_XS: return RefVecDot<T::kIQ4_XS>;
-    default: return nullptr;
+    case T::kF32:
+      return RefVecDot<T::kF32>;
+    case T::kF16:
+      return RefVecDot<T::kF16>;
+    case T::kBF16:
+      return RefVecDot<T::kBF16>;
+    case T::kQ4_0:
+      return RefVecDot<T::kQ4_0>;
+    case T::kQ4_1:
+      return RefVecDot<T::kQ4_1>;
+    case T::kQ5_0:
+      return RefVecDot<T::kQ5_0>;
+    case T::kQ5_1:
+      return RefVecDot<T::kQ5_1>;
+    case T::kQ8_0:
+      return RefVecDot<T::kQ8_0>;
+    case T::kQ2_K:
+      return RefVecDot<T::kQ2_K>;
+    case T::kQ3_K:
+      return RefVecDot<T::kQ3_K>;
+    case T::kQ4_K:
+      return RefVecDot<T::kQ4_K>;
+    case T::kQ5_K:
+      return RefVecDot<T::kQ5_K>;
+    case T::kQ6_K:
+      return RefVecDot<T::kQ6_K>;
+    case T::kIQ4_NL:
+      return RefVecDot<T::kIQ4_NL>;
+    case T::kIQ4_XS:
+      return RefVecDot<T::kIQ4_XS>;
+    default:
+      return nullptr;
   }
 }
 
 QuantizeRowFn ScalarQuantizeRow(GgmlType type) {
   using T = GgmlType;
   switch (type) {
-    case T::kF32: return RefQuantizeRow<T::kF32>;
-    case T::kQ8_0: return RefQuantizeRow<T::kQ8_0>;
-    case T::kQ8_1: return RefQuantizeRow<T::kQ8_1>;
-    case T::kQ8_K: return RefQuantizeRow<T::kQ8_K>;
-    default: return nullptr;
+    case T::kF32:
+      return RefQuantizeRow<T::kF32>;
+    case T::kQ8_0:
+      return RefQuantizeRow<T::kQ8_0>;
+    case T::kQ8_1:
+      return RefQuantizeRow<T::kQ8_1>;
+    case T::kQ8_K:
+      return RefQuantizeRow<T::kQ8_K>;
+    default:
+      return nullptr;
   }
 }
 
@@ -75,6 +97,8 @@ Isa ComputeActiveIsa() {
 }  // namespace
 
 bool CpuSupports(Isa isa) {
+  // Idempotent; needed when this runs from a static initializer before libgcc's own.
+  __builtin_cpu_init();
   switch (isa) {
     case Isa::kScalar:
       return true;

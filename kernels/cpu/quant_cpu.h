@@ -1,5 +1,11 @@
 // SIMD quantized dot products with the instruction set chosen once at run time:
-// AVX-512 VNNI, then AVX2, then the scalar reference. Same semantics as kernels/ref/quant_ref.h.
+// AVX-512 VNNI, then AVX2, then the scalar reference. Same semantics as kernels/ref/quant_ref.h:
+// dots equal gs::ref::VecDot up to float rounding (integer block sums are exact); quantizers are
+// byte-identical to gs::ref::QuantizeRow.
+//
+// SIMD coverage: AVX2 has Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, F32, F16, BF16 dots and the Q8_0 and Q8_K
+// quantizers; AVX-512 VNNI has the Q8_0, Q4_0, Q5_0, Q4_K, Q6_K dots and uses the AVX2 kernels for
+// the rest. Every other type runs the scalar reference.
 #pragma once
 
 #include <cstdint>

@@ -14,21 +14,50 @@
 namespace gs::cpu::x86 {
 
 // Block layouts (bytes) of the activation formats, §4.5 and §4.12.
-constexpr int64_t kQ8_0Bytes = 34;        // d fp16 @0, qs[32] int8 @2
-constexpr int64_t kQ8KBytes = 292;        // d f32 @0, qs[256] int8 @4, bsums[16] int16 @260
+constexpr int64_t kQ8_0Bytes = 34;  // d fp16 @0, qs[32] int8 @2
+constexpr int64_t kQ8KBytes = 292;  // d f32 @0, qs[256] int8 @4, bsums[16] int16 @260
 constexpr int64_t kQ8KQsOffset = 4;
 constexpr int64_t kQ8KBsumsOffset = 260;
 
-static inline float HalfToFloat(const uint8_t* p) {
+static inline uint16_t LoadHalfBits(const uint8_t* p) {
   uint16_t h;
   std::memcpy(&h, p, sizeof h);
-  return _cvtsh_ss(h);
+  return h;
 }
+
+static inline float HalfToFloat(const uint8_t* p) { return _cvtsh_ss(LoadHalfBits(p)); }
 
 static inline float LoadFloat(const uint8_t* p) {
   float f;
   std::memcpy(&f, p, sizeof f);
   return f;
+}
+
+// The fp16 fields at p, p + kStride, ... (count <= 8 of them) as 8 halves; missing ones are 0.
+// Built in general-purpose registers: on Zen 5 as fast as vector inserts and far faster than a
+// gather (measured).
+template <int64_t kStride>
+static inline __m128i GatherHalves(const uint8_t* p, int count) {
+  uint64_t lo = 0, hi = 0;
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    if (i >= count) break;
+    const uint64_t h = LoadHalfBits(p + i * kStride);
+    if (i < 4) {
+      lo |= h << (16 * i);
+    } else {
+      hi |= h << (16 * (i - 4));
+    }
+  }
+  return _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(lo)), static_cast<int64_t>(hi), 1);
+}
+
+// w.d * a.d for up to 8 consecutive 32-value blocks of weights (kWeightBytes each) and Q8_0
+// activations, in lanes 0..count-1 (the rest 0). One vector multiply instead of 8 scalar ones.
+template <int64_t kWeightBytes>
+static inline __m256 BlockScaleProducts(const uint8_t* w, const uint8_t* a, int count) {
+  return _mm256_mul_ps(_mm256_cvtph_ps(GatherHalves<kWeightBytes>(w, count)),
+                       _mm256_cvtph_ps(GatherHalves<kQ8_0Bytes>(a, count)));
 }
 
 static inline float HsumF32x8(__m256 v) {

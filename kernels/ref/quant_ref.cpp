@@ -165,7 +165,7 @@ SuperBlock DecodeSuper(GgmlType type, const uint8_t* blk) {
       }
       break;
     }
-    case GgmlType::kQ4_K:  // d, dmin, scales[12], qs[128]
+    case GgmlType::kQ4_K:    // d, dmin, scales[12], qs[128]
     case GgmlType::kQ5_K: {  // d, dmin, scales[12], qh[32], qs[128]
       const bool five_bits = type == GgmlType::kQ5_K;
       const uint8_t* qh = blk + 16;
@@ -203,7 +203,8 @@ SuperBlock DecodeSuper(GgmlType type, const uint8_t* blk) {
       b.d = LoadHalf(blk);
       b.group_elems = 32;
       for (int s = 0; s < 8; ++s) {
-        const int ls = ((scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((scales_h >> (2 * s)) & 3) << 4);
+        const int ls =
+            ((scales_l[s / 2] >> (4 * (s % 2))) & 0xF) | (((scales_h >> (2 * s)) & 3) << 4);
         b.sc[s] = ls - 32;
         uint8_t nib[kLegacyElems];
         UnpackNibbles(qs + 16 * s, nib);
@@ -253,7 +254,9 @@ bool IsSuper(GgmlType type) {
 }
 
 // Q8_0 (with_sum = false) or Q8_1 (with_sum = true) blocks: d = amax / 127 stored as fp16, q =
-// round-half-away(x / d) using the unrounded 1/d, so that the quants match llama.cpp's reference.
+// round-half-even(x * (127 / amax)). This is llama.cpp's x86 SIMD quantizer (the one its CPU
+// backend runs here), not its scalar reference (x * (1/d), half away from zero), so that goldens
+// recorded with llama.cpp see the same activation quants. nearbyint: default mode, ties to even.
 void QuantizeQ8Legacy(const float* src, uint8_t* dst, int64_t n, bool with_sum) {
   const int64_t block_bytes = with_sum ? 36 : 34;
   for (int64_t blk_idx = 0; blk_idx < n / kLegacyElems; ++blk_idx) {
@@ -262,11 +265,11 @@ void QuantizeQ8Legacy(const float* src, uint8_t* dst, int64_t n, bool with_sum) 
     float amax = 0;
     for (int e = 0; e < kLegacyElems; ++e) amax = std::fmax(amax, std::fabs(x[e]));
     const float d = amax / 127.0f;
-    const float inv_d = d != 0 ? 1.0f / d : 0.0f;
+    const float inv_d = amax != 0 ? 127.0f / amax : 0.0f;
     int8_t* q = reinterpret_cast<int8_t*>(out + (with_sum ? 4 : 2));
     int sum = 0;
     for (int e = 0; e < kLegacyElems; ++e) {
-      q[e] = static_cast<int8_t>(std::round(x[e] * inv_d));
+      q[e] = static_cast<int8_t>(std::nearbyint(x[e] * inv_d));
       sum += q[e];
     }
     StoreHalf(out, d);

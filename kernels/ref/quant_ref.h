@@ -15,9 +15,10 @@ namespace gs::ref {
 // type plus the activation-only Q8_1 and Q8_K.
 void DequantizeRow(GgmlType type, const void* src, float* dst, int64_t n);
 
-// Quantizes an f32 activation row into `act_type`, one of the vec_dot formats: Q8_0, Q8_1, Q8_K
-// (as llama.cpp does: Q8_K rounds half to even; Q8_0/Q8_1 round half away from zero), or F32 (a
-// copy). n % block_elems(act_type) == 0.
+// Quantizes an f32 activation row into `act_type`, one of the vec_dot formats: Q8_0, Q8_1, Q8_K,
+// or F32 (a copy). n % block_elems(act_type) == 0. All round half to even, as llama.cpp's x86
+// CPU backend does (for Q8_0/Q8_1 that is its SIMD path, q = x * (127 / amax); its scalar
+// reference would use x * (1 / d) and round half away from zero).
 void QuantizeRow(GgmlType act_type, const float* src, void* dst, int64_t n);
 
 // Dot product of a weight row of `type` with an activation row already in

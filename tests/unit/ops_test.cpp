@@ -121,7 +121,8 @@ TEST(OpsTest, GeGluMatchesReference) {
   std::vector<float> want(n);
   for (int64_t i = 0; i < n; ++i) want[i] = ref::GeluTanh(gate[i]) * up[i];
   cpu::GeGlu(gate.data(), up.data(), n, pool);
-  ExpectNear(gate, want, 1e-5f, 1e-6f);
+  // gelu goes through f16 (2^-11 relative, twice) inside (-10, 10).
+  ExpectNear(gate, want, 2e-3f, 1e-4f);
 }
 
 // Builds a paged f16 cache holding the same K/V as a contiguous array (rounded through f16),
@@ -181,7 +182,8 @@ void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, i
                        num_seqs, num_heads, num_kv_heads, head_dim, block_size, window,
                        1.0f / std::sqrt(static_cast<float>(head_dim)), softcap},
                       pool);
-  ExpectNear(got, want, 1e-4f, 1e-5f);
+  // q and the softmax weights are rounded to f16 (2^-11 relative) on the way.
+  ExpectNear(got, want, 5e-3f, 2e-3f);
 }
 
 TEST(OpsTest, PagedAttentionMatchesContiguousReference) {
@@ -226,7 +228,7 @@ TEST(OpsTest, PagedAttentionSkipsReleasedBlocksOutsideTheWindow) {
                       pool);
   ref::Attention({q.data(), k.data(), v.data(), &pos, want.data(), 1, seq_len, 1, 1, head_dim,
                   window, 1.0f, 0.0f});
-  ExpectNear(got, want, 1e-4f, 1e-5f);
+  ExpectNear(got, want, 5e-3f, 2e-3f);
 }
 
 TEST(OpsTest, KvStoreWritesF16AtSlots) {
