@@ -115,16 +115,52 @@ N_PREDICT = 64
 TOP_K = 5
 
 
+def noise_floor(llm, out_dir):
+    """llama.cpp against itself: the goldens (one token per step) beside the same sequences run
+    through its batched kernels. Prints what README.md beside this file quotes."""
+    with open(os.path.join(out_dir, "generate.json"), encoding="utf-8") as f:
+        golden = json.load(f)
+    identical, errs = 0, []
+    for c in golden["cases"]:
+        llm.reset()
+        llm.eval(c["prompt_ids"] + c["continuation"])
+        n = len(c["prompt_ids"])
+        for i, want in enumerate(c["continuation"]):
+            logits = np.array(llm.scores[n - 1 + i], dtype=np.float32)
+            if int(np.argmax(logits)) != want:
+                break
+            errs.append(abs(float(logits.max()) - c["top5"][i][0][1]))
+        else:
+            identical += 1
+    print(f"continuations: {identical}/{len(golden['cases'])} identical; top-1 logit error at "
+          f"matched positions: mean {np.mean(errs):.3f}, max {np.max(errs):.3f}")
+    errs, same_top = [], 0
+    for p in golden["pairs"]:
+        llm.reset()
+        llm.eval(p["ids"])
+        logits = np.array(llm.scores[1], dtype=np.float32)
+        same_top += int(np.argmax(logits)) == p["top5"][0][0]
+        errs += [abs(float(logits[i]) - v) for i, v in p["top5"]]
+    errs = np.array(errs)
+    print(f"two-token sequences: same top token {same_top}/{len(golden['pairs'])}, "
+          f"{np.mean(errs <= 1e-2):.1%} of top-5 logits within 1e-2, max error {errs.max():.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--noise-floor", action="store_true",
+                    help="compare llama.cpp's batched kernels with the goldens instead of writing")
     args = ap.parse_args()
 
     import llama_cpp  # the bindings, with LLAMA_CPP_LIB_PATH pointing at the llama.cpp build
 
     llm = llama_cpp.Llama(model_path=args.model, n_ctx=2048, n_batch=512, logits_all=True,
                           n_threads=2, verbose=False, seed=0)
+    if args.noise_floor:
+        noise_floor(llm, args.out)
+        return
 
     strings = list(BASE)
     for v in VARIANTS:
@@ -160,10 +196,25 @@ def main():
             llm.eval([tok])
         cases.append({"prompt": p, "prompt_ids": prompt_ids, "continuation": generated,
                       "top5": top})
+    # Two-token sequences <bos> t for the first token t of every string above: at these positions
+    # every sum has at most two terms where summation order could matter, so an implementation
+    # with llama.cpp's arithmetic agrees to float rounding (see README.md beside this file).
+    bos = entries[0]["ids"][0]
+    first_tokens = sorted({e["ids"][1] for e in entries if len(e["ids"]) > 1} |
+                          {c["prompt_ids"][1] for c in cases})
+    pairs = []
+    for t in first_tokens:
+        llm.reset()
+        llm.eval([bos])
+        llm.eval([t])
+        logits = np.array(llm.scores[1], dtype=np.float32)
+        order = np.argsort(-logits, kind="stable")[:TOP_K]
+        pairs.append({"ids": [bos, t], "top5": [[int(i), float(logits[i])] for i in order]})
     with open(os.path.join(args.out, "generate.json"), "w", encoding="utf-8") as f:
         json.dump({"reference": "llama.cpp via llama-cpp-python " + llama_cpp.__version__,
-                   "n_predict": N_PREDICT, "cases": cases}, f, ensure_ascii=False, indent=0)
-    print(f"{len(entries)} strings, {len(cases)} prompts")
+                   "n_predict": N_PREDICT, "cases": cases, "pairs": pairs}, f,
+                  ensure_ascii=False, indent=0)
+    print(f"{len(entries)} strings, {len(cases)} prompts, {len(pairs)} pairs")
 
 
 if __name__ == "__main__":

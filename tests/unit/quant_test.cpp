@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ios>
 #include <iterator>
 #include <random>
 #include <string>
@@ -629,6 +631,177 @@ TEST_P(IsaTest, Q8_0ExtremeCodes) {
     }
   }
   EXPECT_EQ(fn(w.data(), a.data(), 64), ref::VecDot(T::kQ8_0, w.data(), a.data(), 64));
+}
+
+// ---- Float summation order -------------------------------------------------------------------
+//
+// The model is chaotic in float summation order: a last-bit change in one dot product can flip a
+// later 8-bit activation rounding and grow to tenths of a logit. So the SIMD kernels of the
+// model's weight types all follow one order, llama.cpp's x86 one (for logits as close to
+// llama.cpp's as possible), on every ISA (so that the machine never changes the output). The
+// models below spell that order out in scalar code; the kernels must match them bit for bit.
+
+const T kOrderedTypes[] = {T::kQ8_0, T::kQ5_0, T::kQ4_0, T::kQ4_K, T::kQ6_K};
+
+// 1, 3, 7 and 17 blocks, then those of the model's widths that are whole blocks.
+std::vector<int64_t> OrderTestSizes(int64_t block_elems) {
+  std::vector<int64_t> sizes;
+  for (int64_t blocks : {1, 3, 7, 17}) sizes.push_back(blocks * block_elems);
+  for (int64_t n : {640, 1024, 2048}) {
+    if (n % block_elems == 0) sizes.push_back(n);
+  }
+  return sizes;
+}
+
+// Bit-for-bit equality (so 0 and -0 differ), printing both values exactly on failure.
+void ExpectSameBits(float got, float want, const std::string& what) {
+  EXPECT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+      << what << ": " << std::hexfloat << got << " vs " << want;
+}
+
+// The row dequantized with every block's fp16 scale fields (in HalfFields order) set to `scales`.
+// With d = 1 (and dmin = 0) the values are the integer quants times their sub-block scales, which
+// float holds exactly.
+std::vector<float> DequantWithScales(T type, Bytes row, std::initializer_list<float> scales) {
+  const int64_t block_bytes = GetTypeTraits(type).block_bytes;
+  const std::vector<size_t> fields = HalfFields(type);
+  for (size_t blk = 0; blk < row.size() / block_bytes; ++blk) {
+    size_t i = 0;
+    for (float s : scales) PutHalf(row, blk * block_bytes + fields[i++], s);
+  }
+  return Dequant(type, row);
+}
+
+int Int8At(const Bytes& b, size_t offset) { return static_cast<int8_t>(b[offset]); }
+
+int Int16At(const Bytes& b, size_t offset) {
+  int16_t v;
+  std::memcpy(&v, &b[offset], sizeof v);
+  return v;
+}
+
+// An 8-lane accumulator's final sum, in llama.cpp's association.
+float ReduceLanes(const float acc[8]) {
+  float r[4];
+  for (int i = 0; i < 4; ++i) r[i] = acc[i + 4] + acc[i];
+  const float s0 = r[0] + r[2], s1 = r[1] + r[3];
+  return s0 + s1;
+}
+
+// Q8_0, Q5_0, Q4_0 x Q8_0: per block, lane k sums the products of elements 4k..4k+3 (signed
+// weight quants) and acc[k] = fma(w.d * a.d, lane k, acc[k]).
+float OrderModel32(T type, const Bytes& w, const Bytes& act, int64_t n) {
+  const std::vector<float> q = DequantWithScales(type, w, {1.0f});
+  const int64_t w_bytes = GetTypeTraits(type).block_bytes;
+  float acc[8] = {};
+  for (int64_t blk = 0; blk < n / 32; ++blk) {
+    const float d = GetHalf(w, blk * w_bytes) * GetHalf(act, blk * 34);
+    for (int k = 0; k < 8; ++k) {
+      int lane = 0;
+      for (int e = 4 * k; e < 4 * k + 4; ++e) {
+        lane += static_cast<int>(q[32 * blk + e]) * Int8At(act, blk * 34 + 2 + e);
+      }
+      acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
+    }
+  }
+  return ReduceLanes(acc);
+}
+
+// Q4_K x Q8_K: one exact integer per block for the scaled quants and one for the mins, each
+// accumulated in its own float by fma; their difference at the end.
+float OrderModelQ4_K(const Bytes& w, const Bytes& act, int64_t n) {
+  const std::vector<float> scaled_q = DequantWithScales(T::kQ4_K, w, {1.0f, 0.0f});  // sc * q
+  const std::vector<float> neg_min = DequantWithScales(T::kQ4_K, w, {0.0f, 1.0f});   // -mn
+  float acc = 0, acc_min = 0;
+  for (int64_t blk = 0; blk < n / 256; ++blk) {
+    const size_t a_blk = blk * 292;
+    int isum = 0, imin = 0;
+    for (int e = 0; e < 256; ++e) {
+      isum += static_cast<int>(scaled_q[256 * blk + e]) * Int8At(act, a_blk + 4 + e);
+    }
+    for (int j = 0; j < 8; ++j) {
+      const int bsum_pair = Int16At(act, a_blk + 260 + 4 * j) + Int16At(act, a_blk + 262 + 4 * j);
+      imin -= static_cast<int>(neg_min[256 * blk + 32 * j]) * bsum_pair;
+    }
+    const float a_d = GetF32(act, a_blk);
+    acc = std::fma(static_cast<float>(isum), GetHalf(w, blk * 144) * a_d, acc);
+    acc_min = std::fma(static_cast<float>(imin), GetHalf(w, blk * 144 + 2) * a_d, acc_min);
+  }
+  return acc - acc_min;
+}
+
+// Q6_K x Q8_K: lane k sums, over the block's eight 32-value chunks, scale * unsigned quant (q +
+// 32) * activation for chunk elements 4k..4k+3, less 32 * Σ scale * bsum over groups 2k and
+// 2k + 1; then acc[k] = fma(a.d * w.d, lane k, acc[k]).
+float OrderModelQ6_K(const Bytes& w, const Bytes& act, int64_t n) {
+  const std::vector<float> scaled_q = DequantWithScales(T::kQ6_K, w, {1.0f});  // sc * q
+  float acc[8] = {};
+  for (int64_t blk = 0; blk < n / 256; ++blk) {
+    const size_t w_blk = blk * 210, a_blk = blk * 292;
+    const auto scale = [&](int group) { return Int8At(w, w_blk + 192 + group); };
+    const float d = GetF32(act, a_blk) * GetHalf(w, w_blk + 208);
+    for (int k = 0; k < 8; ++k) {
+      int lane = 0;
+      for (int chunk = 0; chunk < 8; ++chunk) {
+        for (int e = 32 * chunk + 4 * k; e < 32 * chunk + 4 * k + 4; ++e) {
+          const int scaled_u = static_cast<int>(scaled_q[256 * blk + e]) + 32 * scale(e / 16);
+          lane += scaled_u * Int8At(act, a_blk + 4 + e);
+        }
+      }
+      lane -= 32 * (Int16At(act, a_blk + 260 + 4 * k) * scale(2 * k) +
+                    Int16At(act, a_blk + 262 + 4 * k) * scale(2 * k + 1));
+      acc[k] = std::fma(d, static_cast<float>(lane), acc[k]);
+    }
+  }
+  return ReduceLanes(acc);
+}
+
+float OrderModel(T type, const Bytes& w, const Bytes& act, int64_t n) {
+  switch (type) {
+    case T::kQ4_K:
+      return OrderModelQ4_K(w, act, n);
+    case T::kQ6_K:
+      return OrderModelQ6_K(w, act, n);
+    default:
+      return OrderModel32(type, w, act, n);
+  }
+}
+
+// Calls each(type, n, w, act) for random rows of every ordered type and size.
+template <typename Each>
+void ForOrderCases(Each each) {
+  std::mt19937 rng(4);
+  for (T type : kOrderedTypes) {
+    const T act_type = GetTypeTraits(type).vec_dot_type;
+    for (int64_t n : OrderTestSizes(GetTypeTraits(type).block_elems)) {
+      for (int trial = 0; trial < 4; ++trial) {
+        each(type, n, RandomWeightRow(type, n, rng), Quantize(act_type, RandomActivations(n, rng)));
+      }
+    }
+  }
+}
+
+TEST_P(IsaTest, VecDotFollowsLlamaCppOrder) {
+  if (GetParam() == cpu::Isa::kScalar) GTEST_SKIP() << "the scalar kernels are the reference";
+  ForOrderCases([this](T type, int64_t n, const Bytes& w, const Bytes& act) {
+    const cpu::VecDotFn fn = cpu::GetVecDotFor(GetParam(), type);
+    ASSERT_NE(fn, nullptr) << GetTypeTraits(type).name;
+    ExpectSameBits(fn(w.data(), act.data(), n), OrderModel(type, w, act, n), Describe(type, n));
+  });
+}
+
+TEST(VecDotTest, Avx2AndAvx512VnniAgreeBitwise) {
+  for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512Vnni}) {
+    if (!cpu::CpuSupports(isa)) GTEST_SKIP() << "CPU lacks " << cpu::IsaName(isa);
+  }
+  ForOrderCases([](T type, int64_t n, const Bytes& w, const Bytes& act) {
+    const cpu::VecDotFn avx2 = cpu::GetVecDotFor(cpu::Isa::kAvx2, type);
+    const cpu::VecDotFn avx512 = cpu::GetVecDotFor(cpu::Isa::kAvx512Vnni, type);
+    ASSERT_NE(avx2, nullptr) << GetTypeTraits(type).name;
+    ASSERT_NE(avx512, nullptr) << GetTypeTraits(type).name;
+    ExpectSameBits(avx512(w.data(), act.data(), n), avx2(w.data(), act.data(), n),
+                   Describe(type, n));
+  });
 }
 
 TEST_P(IsaTest, QuantizersMatchRefBytes) {
