@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <vector>
 
@@ -71,7 +72,14 @@ class Backend {
   // residual += rmsnorm(x) * w.
   virtual void NormAdd(Act x, const Weight& w, float eps, Act residual) = 0;
   // out = x · wᵀ (out has w.num_rows columns).
-  virtual void MatMul(Act x, const Weight& w, Act out) = 0;
+  void MatMul(Act x, const Weight& w, Act out) { MatMuls(x, {{&w, out}}); }
+  // Several products of the same x at once (q/k/v, gate/up): backends share the work on x and
+  // synchronize once. Up to four targets.
+  struct MatMulTarget {
+    const Weight* w;
+    Act out;
+  };
+  virtual void MatMuls(Act x, std::initializer_list<MatMulTarget> targets) = 0;
   // In place on x = [tokens, num_heads * head_dim]: per-head RMSNorm (norm may be null), then
   // NeoX RoPE at the batch positions.
   virtual void QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm,

@@ -110,11 +110,24 @@ void CpuBackend::NormAdd(Act x, const Weight& w, float eps, Act residual) {
                pool_);
 }
 
-void CpuBackend::MatMul(Act x, const Weight& w, Act out) {
-  GS_CHECK(x.num_cols == w.num_cols && out.num_cols >= w.num_rows && out.num_rows == x.num_rows);
-  cpu::MatMul({x.data, w.data, out.data, x.num_rows, x.num_cols, w.num_rows, out.num_cols,
-               w.row_bytes, w.type},
-              pool_, matmul_scratch_);
+void CpuBackend::MatMuls(Act x, std::initializer_list<MatMulTarget> targets) {
+  GS_CHECK(targets.size() >= 1 && targets.size() <= cpu::kMaxMatMulTargets);
+  cpu::MatMulTarget kernel_targets[cpu::kMaxMatMulTargets];
+  size_t num_targets = 0;
+  const GgmlType act_type = GetTypeTraits(targets.begin()->w->type).vec_dot_type;
+  for (const MatMulTarget& t : targets) {
+    GS_CHECK(x.num_cols == t.w->num_cols && t.out.num_cols >= t.w->num_rows &&
+             t.out.num_rows == x.num_rows);
+    if (GetTypeTraits(t.w->type).vec_dot_type != act_type) {
+      // Weights that want another activation format get a pass of their own.
+      MatMuls(x, {t});
+      continue;
+    }
+    kernel_targets[num_targets++] = {t.w->data, t.out.data, t.w->num_rows, t.out.num_cols,
+                                     t.w->row_bytes, t.w->type};
+  }
+  cpu::MatMul(x.data, x.num_rows, x.num_cols, std::span(kernel_targets, num_targets), pool_,
+              matmul_scratch_);
 }
 
 void CpuBackend::QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm,

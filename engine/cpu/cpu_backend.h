@@ -26,7 +26,7 @@ class CpuBackend final : public Backend {
   void Embed(const Batch& batch, const Weight& table, float scale, Act out) override;
   void RmsNorm(Act x, const Weight& w, float eps, Act out) override;
   void NormAdd(Act x, const Weight& w, float eps, Act residual) override;
-  void MatMul(Act x, const Weight& w, Act out) override;
+  void MatMuls(Act x, std::initializer_list<MatMulTarget> targets) override;
   void QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm, float eps,
                   float rope_base, float rope_freq_scale) override;
   void StoreKv(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act k, Act v) override;

@@ -96,9 +96,7 @@ void Gemma3Model::Forward(const Batch& batch, Backend& b, float* logits) const {
     const LayerConfig& lc = c.layers[il];
     // Attention block.
     b.RmsNorm(h, w.attn_norm, c.rms_eps, x);
-    b.MatMul(x, w.attn_q, q);
-    b.MatMul(x, w.attn_k, k);
-    b.MatMul(x, w.attn_v, v);
+    b.MatMuls(x, {{&w.attn_q, q}, {&w.attn_k, k}, {&w.attn_v, v}});
     b.QkNormRope(batch, q, c.num_heads, &w.attn_q_norm, c.rms_eps, lc.rope_base,
                  lc.rope_freq_scale);
     b.QkNormRope(batch, k, c.num_kv_heads, &w.attn_k_norm, c.rms_eps, lc.rope_base,
@@ -110,8 +108,7 @@ void Gemma3Model::Forward(const Batch& batch, Backend& b, float* logits) const {
     b.NormAdd(x, w.post_attention_norm, c.rms_eps, h);
     // Feed-forward block (GeGLU).
     b.RmsNorm(h, w.ffn_norm, c.rms_eps, x);
-    b.MatMul(x, w.ffn_gate, gate);
-    b.MatMul(x, w.ffn_up, up);
+    b.MatMuls(x, {{&w.ffn_gate, gate}, {&w.ffn_up, up}});
     b.GeGlu(gate, up);
     b.MatMul(gate, w.ffn_down, x);
     b.NormAdd(x, w.post_ffw_norm, c.rms_eps, h);

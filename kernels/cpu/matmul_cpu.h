@@ -1,11 +1,12 @@
-// y = x · Wᵀ for f32 activations and a weight matrix in any computable GGUF type: activations are
-// quantized once to the weight type's vec_dot format (8-bit for quantized weights), then every
+// y = x · Wᵀ for f32 activations and weight matrices in any computable GGUF type: activations are
+// quantized once to the weights' vec_dot format (8-bit for quantized weights), then every
 // (activation row, weight row) pair is one integer dot product. Threads split the weight rows,
 // so each row is read from memory once per call however many activation rows there are.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kernels/quant_types.h"
@@ -14,16 +15,23 @@ namespace gs::cpu {
 
 class ThreadPool;
 
-struct MatMulParams {
-  const float* x;        // [num_x_rows, k]
-  const void* w;         // [n, k] rows of w_row_bytes in w_type
-  float* y;              // [num_x_rows, ldy]; writes columns [0, n)
-  int64_t num_x_rows, k, n, ldy;
+// One weight matrix and where its product goes.
+struct MatMulTarget {
+  const void* w;      // [n, k] rows of w_row_bytes in w_type
+  float* y;           // [num_x_rows, ldy]; columns [0, n) are written
+  int64_t n, ldy;
   size_t w_row_bytes;
   GgmlType w_type;
 };
 
-// scratch holds the quantized activations between calls (grown as needed, never shrunk).
-void MatMul(const MatMulParams& p, ThreadPool& pool, std::vector<uint8_t>& scratch);
+constexpr size_t kMaxMatMulTargets = 4;
+
+// Every target's product with the same x ([num_x_rows, k] f32) in one parallel pass: the
+// activations are quantized once and one barrier ends the call (decode runs q/k/v and gate/up
+// this way). Preconditions (the caller checks): 1 to kMaxMatMulTargets targets, all of whose
+// types share one vec_dot format.
+// scratch holds the quantized activations (grown as needed, never shrunk).
+void MatMul(const float* x, int64_t num_x_rows, int64_t k, std::span<const MatMulTarget> targets,
+            ThreadPool& pool, std::vector<uint8_t>& scratch);
 
 }  // namespace gs::cpu

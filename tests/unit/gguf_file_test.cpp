@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cctype>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -672,15 +671,9 @@ TEST(GgufFileRealModelTest, OpensTheDefaultModel) {
   if (path.empty()) GTEST_SKIP() << "no GS_MODEL_PATH and no .model-path";
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "model not found at " << path;
 
-  const auto start = std::chrono::steady_clock::now();
   StatusOr<std::unique_ptr<GgufFile>> opened = GgufFile::Open(path);
-  const double open_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(opened.ok()) << opened.status().message();
   const GgufFile& file = *opened.value();
-  std::printf("opened %s in %.1f ms\n", path.c_str(), open_ms);
-  // A guard against quadratic decoding, loose enough for sanitizer builds on a busy machine.
-  EXPECT_LT(open_ms, 5000);
 
   EXPECT_EQ(file.GetString("general.architecture"), "gemma3");
   EXPECT_EQ(file.metadata().size(), 33u);

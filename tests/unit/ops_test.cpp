@@ -3,15 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <cmath>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/matmul_cpu.h"
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/quant_types.h"
 #include "kernels/ref/ops_ref.h"
+#include "kernels/ref/quant_ref.h"
 
 namespace gs {
 namespace {
@@ -247,6 +250,71 @@ TEST(OpsTest, KvStoreWritesF16AtSlots) {
   }
   // Slots nobody wrote keep their old contents.
   EXPECT_EQ(kc[1 * width], 0xffff);
+}
+
+// Random weight rows of a type: random bytes with the block scales overwritten by sane halves
+// (random bits there would be NaN/inf or huge).
+std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> w(RowBytes(type, k) * n);
+  for (auto& b : w) b = static_cast<uint8_t>(rng());
+  const TypeTraits& t = GetTypeTraits(type);
+  for (int64_t blk = 0; blk < static_cast<int64_t>(w.size()) / t.block_bytes; ++blk) {
+    uint8_t* p = w.data() + blk * t.block_bytes;
+    const uint16_t scale = Fp32ToFp16(0.01f + 0.01f * (rng() % 100) / 100.0f);
+    if (type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0 || type == GgmlType::kQ4_0) {
+      std::memcpy(p, &scale, 2);
+    } else if (type == GgmlType::kQ4_K) {
+      std::memcpy(p, &scale, 2);
+      std::memcpy(p + 2, &scale, 2);
+    } else if (type == GgmlType::kQ6_K) {
+      std::memcpy(p + 208, &scale, 2);
+    }
+  }
+  return w;
+}
+
+TEST(MatMulTest, MatchesReferenceDotsForSeveralTargetsAndRows) {
+  cpu::ThreadPool pool(2);
+  std::vector<uint8_t> scratch;
+  for (int64_t k : {256, 512}) {
+    for (int64_t num_x_rows : {1, 3, 17}) {
+      const auto x = Random(num_x_rows * k, 20, 2.0f);
+      // Q5_0 and Q8_0 share the Q8_0 activation format; Q4_K/Q6_K share Q8_K.
+      for (auto types : {std::vector<GgmlType>{GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_0},
+                         std::vector<GgmlType>{GgmlType::kQ4_K, GgmlType::kQ6_K}}) {
+        const std::vector<int64_t> ns = {37, 1, 100};
+        std::vector<std::vector<uint8_t>> ws;
+        std::vector<std::vector<float>> ys;
+        std::vector<cpu::MatMulTarget> targets;
+        for (size_t t = 0; t < types.size(); ++t) {
+          ws.push_back(RandomWeights(types[t], ns[t], k, 30 + t));
+          ys.emplace_back(num_x_rows * (ns[t] + 3), kPoison);
+        }
+        for (size_t t = 0; t < types.size(); ++t) {
+          targets.push_back({ws[t].data(), ys[t].data(), ns[t], ns[t] + 3, RowBytes(types[t], k),
+                             types[t]});
+        }
+        cpu::MatMul(x.data(), num_x_rows, k, targets, pool, scratch);
+        const GgmlType act_type = GetTypeTraits(types[0]).vec_dot_type;
+        std::vector<uint8_t> act(RowBytes(act_type, k));
+        for (int64_t r = 0; r < num_x_rows; ++r) {
+          ref::QuantizeRow(act_type, x.data() + r * k, act.data(), k);
+          for (size_t t = 0; t < types.size(); ++t) {
+            for (int64_t j = 0; j < ns[t]; ++j) {
+              const float want = ref::VecDot(types[t], ws[t].data() + j * RowBytes(types[t], k),
+                                             act.data(), k);
+              const float got = ys[t][r * (ns[t] + 3) + j];
+              ASSERT_NEAR(got, want, 1e-4f * (1 + std::fabs(want)))
+                  << GetTypeTraits(types[t]).name << " k " << k << " row " << r << " col " << j;
+            }
+            // Columns past n are not the kernel's to write.
+            EXPECT_TRUE(std::isnan(ys[t][r * (ns[t] + 3) + ns[t]]));
+          }
+        }
+      }
+    }
+  }
 }
 
 }  // namespace
