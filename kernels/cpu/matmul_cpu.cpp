@@ -8,7 +8,8 @@
 namespace gs::cpu {
 namespace {
 
-// Weight rows per task: a tile that stays in L1/L2 while every activation row passes over it.
+// Weight rows per task: a tile that stays in L1/L2 while every activation row passes over it
+// (activations are read once per tile, weights once per call).
 constexpr int64_t kRowTile = 16;
 
 }  // namespace
@@ -38,17 +39,17 @@ void MatMul(const float* x, int64_t num_x_rows, int64_t k, std::span<const MatMu
     total_rows += targets[t].n;
   }
   pool.ParallelFor(total_rows, kRowTile, [&](int64_t begin, int64_t end) {
-    size_t t = 0;
     for (int64_t tile = begin; tile < end; tile += kRowTile) {
       const int64_t tile_end = std::min(end, tile + kRowTile);
-      for (int64_t j = tile; j < tile_end; ++j) {
-        while (t + 1 < targets.size() && j >= ranges[t + 1].first_row) ++t;
-        while (j < ranges[t].first_row) --t;
-        const MatMulTarget& target = targets[t];
-        const int64_t row = j - ranges[t].first_row;
-        const uint8_t* w = ranges[t].w + row * target.w_row_bytes;
-        for (int64_t r = 0; r < num_x_rows; ++r) {
-          target.y[r * target.ldy + row] = ranges[t].dot(w, act + r * act_row_bytes, k);
+      for (int64_t r = 0; r < num_x_rows; ++r) {
+        const uint8_t* a = act + r * act_row_bytes;
+        size_t t = 0;
+        for (int64_t j = tile; j < tile_end; ++j) {
+          while (j >= ranges[t].first_row + targets[t].n) ++t;
+          const MatMulTarget& target = targets[t];
+          const int64_t row = j - ranges[t].first_row;
+          target.y[r * target.ldy + row] =
+              ranges[t].dot(ranges[t].w + row * target.w_row_bytes, a, k);
         }
       }
     }
