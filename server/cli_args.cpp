@@ -1,6 +1,7 @@
 #include "server/cli_args.h"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -76,6 +77,26 @@ double CliArgs::GetDouble(const std::string& name, double fallback, double min, 
     return fallback;
   }
   return x;
+}
+
+std::optional<std::string> ReadPromptFlag(const CliArgs& args, std::string* error) {
+  if (args.Has("prompt") == args.Has("prompt-file")) {
+    *error = "give one of --prompt, --prompt-file";
+    return std::nullopt;
+  }
+  if (args.Has("prompt")) return *args.Get("prompt");
+  const std::string path = *args.Get("prompt-file");
+  FILE* in = path == "-" ? stdin : std::fopen(path.c_str(), "rb");
+  if (in == nullptr) {
+    *error = "cannot open " + path;
+    return std::nullopt;
+  }
+  std::string text;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) text.append(buf, n);
+  if (in != stdin) std::fclose(in);
+  return text;
 }
 
 std::optional<std::string> ResolveModelPath(const CliArgs& args) {

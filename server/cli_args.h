@@ -33,6 +33,10 @@ class CliArgs {
   std::string error_;
 };
 
+// The text of --prompt, or of the file --prompt-file names ('-' for stdin); nullopt with an
+// error message when neither or both are given or the file cannot be read.
+std::optional<std::string> ReadPromptFlag(const CliArgs& args, std::string* error);
+
 // The model path: --model, else $GS_MODEL, else the path that scripts/setup.sh recorded in
 // .model-path (current directory, then the source tree).
 std::optional<std::string> ResolveModelPath(const CliArgs& args);

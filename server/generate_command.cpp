@@ -80,19 +80,14 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
     }
     text = r.text;
     add_special = false;  // the template writes <bos> itself
-  } else if (args.Has("prompt")) {
-    text = *args.Get("prompt");
   } else {
-    const std::string f = *args.Get("prompt-file");
-    FILE* in = f == "-" ? stdin : std::fopen(f.c_str(), "rb");
-    if (in == nullptr) {
-      std::fprintf(stderr, "gemma-serve generate: cannot open %s\n", f.c_str());
+    std::string error;
+    const std::optional<std::string> prompt = ReadPromptFlag(args, &error);
+    if (!prompt) {
+      std::fprintf(stderr, "gemma-serve generate: %s\n", error.c_str());
       return 2;
     }
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) text.append(buf, n);
-    if (in != stdin) std::fclose(in);
+    text = *prompt;
   }
 
   StatusOr<LoadedModel> loaded = LoadModelForInference(*path, threads);

@@ -45,27 +45,16 @@ int RunTokenize(const std::vector<std::string>& raw_args) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  if (!args.Validate({"help", "json", "no-bos", "parse-special", "model", "prompt", "prompt-file"}) ||
-      args.Has("prompt") == args.Has("prompt-file")) {
-    std::fprintf(stderr, "gemma-serve tokenize: %s\n%s",
-                 args.error().empty() ? "give one of --prompt, --prompt-file" : args.error().c_str(),
-                 kHelp);
-    return 2;
-  }
-  std::string text;
-  if (args.Has("prompt")) {
-    text = *args.Get("prompt");
+  std::string error;
+  std::optional<std::string> text;
+  if (args.Validate({"help", "json", "no-bos", "parse-special", "model", "prompt", "prompt-file"})) {
+    text = ReadPromptFlag(args, &error);
   } else {
-    const std::string f = *args.Get("prompt-file");
-    FILE* in = f == "-" ? stdin : std::fopen(f.c_str(), "rb");
-    if (in == nullptr) {
-      std::fprintf(stderr, "gemma-serve tokenize: cannot open %s\n", f.c_str());
-      return 2;
-    }
-    char buf[65536];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, in)) > 0) text.append(buf, n);
-    if (in != stdin) std::fclose(in);
+    error = args.error();
+  }
+  if (!text) {
+    std::fprintf(stderr, "gemma-serve tokenize: %s\n%s", error.c_str(), kHelp);
+    return 2;
   }
   const std::optional<std::string> path = ResolveModelPath(args);
   if (!path) {
@@ -83,7 +72,7 @@ int RunTokenize(const std::vector<std::string>& raw_args) {
     return 1;
   }
   const std::vector<int32_t> ids =
-      (*tok)->Encode(text, !args.Has("no-bos"), args.Has("parse-special"));
+      (*tok)->Encode(*text, !args.Has("no-bos"), args.Has("parse-special"));
   std::string out;
   if (args.Has("json")) {
     out = "{\"tokens\": [";
