@@ -6,7 +6,7 @@
 // maddubs. With activation quants in [-127, 127] (all quantizers here guarantee it) and
 // |weight quant| <= 128 a pair is at most 2*128*127 = 32512, so nothing saturates and every
 // integer sum is exact; the only differences from gs::ref are float rounding in the per-block
-// scaling and the summation order.
+// scaling and the summation order, which for the model's types is llama.cpp's (quant_cpu.h).
 //
 // Quantizers: byte-identical to gs::ref, ties included (every format rounds half to even with the
 // same scale arithmetic).
@@ -20,6 +20,7 @@ namespace {
 
 using x86::HalfToFloat;
 using x86::HsumF32x8;
+using x86::HsumI32x8Pair;
 using x86::kQ8_0Bytes;
 using x86::kQ8KBsumsOffset;
 using x86::kQ8KBytes;
@@ -63,38 +64,36 @@ __m256i BitsToBytes(uint32_t bits) {
 // ---- 32-value blocks against Q8_0: Σ_blocks w.d * a.d * Σ w.q * a.q ----------------------------
 
 // Batches of 8 blocks whose scale products come from one vector multiply; each block then
-// broadcasts its scale with one permute and costs one int->float convert and one FMA. Two
-// accumulators hide the FMA latency; one horizontal sum at the end.
+// broadcasts its scale with one permute and costs one int->float convert and one FMA. The FMAs
+// form a single chain in block order, as in llama.cpp (quant_cpu.h): one accumulator, no
+// reassociation, so one FMA latency per block bounds a row's speed (~1 ns per block on Zen 5).
 //
-// BlockDot(w_block, a_qs) -> int32x8 whose lane sum is Σ w.q * a.q.
+// BlockDot(w_block, a_qs) -> int32x8, lane k = Σ w.q·a.q over elements 4k..4k+3 of the block.
 template <int64_t kWeightBytes, typename BlockDot>
 float DotQ8_0Family(const void* weight_row, const void* act_row, int64_t n, BlockDot block_dot) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
   const int64_t num_blocks = n / 32;
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t blk_idx = 0; blk_idx < num_blocks; blk_idx += 8) {
     const int count = num_blocks - blk_idx < 8 ? static_cast<int>(num_blocks - blk_idx) : 8;
     const uint8_t* wb = w + blk_idx * kWeightBytes;
     const uint8_t* ab = a + blk_idx * kQ8_0Bytes;
-    const auto block_step = [&](__m256 scales, int k, __m256 acc) {
+    const auto block_step = [&](__m256 scales, int k) {
       const __m256 scale = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(k));
       const __m256i sums = block_dot(wb + k * kWeightBytes, ab + k * kQ8_0Bytes + 2);
-      return _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
+      acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
     };
-    if (count == 8) {  // the hot path, fully unrolled
+    if (count == 8) {  // the hot path: literal counts, fully unrolled
       const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, 8);
 #pragma GCC unroll 8
-      for (int k = 0; k < 8; k += 2) {
-        acc0 = block_step(scales, k, acc0);
-        acc1 = block_step(scales, k + 1, acc1);
-      }
+      for (int k = 0; k < 8; ++k) block_step(scales, k);
     } else {
       const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, count);
-      for (int k = 0; k < count; ++k) acc0 = block_step(scales, k, acc0);
+      for (int k = 0; k < count; ++k) block_step(scales, k);
     }
   }
-  return HsumF32x8(_mm256_add_ps(acc0, acc1));
+  return HsumF32x8(acc);
 }
 
 // Q8_0: d fp16 @0, qs[32] int8 @2.
@@ -132,12 +131,13 @@ float DotQ5_0(const void* weight_row, const void* act_row, int64_t n) {
 // ---- 256-value blocks against Q8_K ---------------------------------------------------------
 
 // Q4_K: d @0, dmin @2 (fp16), scales[12] @4, qs[128] @16. Per block:
-// d·a.d·Σ_j sc_j·Σ_{e∈j} v·aq − dmin·a.d·Σ_j mn_j·(bsums[2j] + bsums[2j+1]).
+// d·a.d·Σ_j sc_j·Σ_{e∈j} v·aq − dmin·a.d·Σ_j mn_j·(bsums[2j] + bsums[2j+1]), with both integer
+// sums accumulated in llama.cpp's order (x86::AccumulateQ4K).
 float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
   const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
+  __m128 acc = _mm_setzero_ps();
   for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
     const uint8_t* wb = w + blk_idx * 144;
     const uint8_t* ab = a + blk_idx * kQ8KBytes;
@@ -151,8 +151,6 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
     const __m256i mins_dup = _mm256_cvtepu16_epi32(mins16);  // mn_j in both halves of lane j
     const __m256i mins_pairs = _mm256_or_si256(mins_dup, _mm256_slli_epi32(mins_dup, 16));
     const __m256i min_sums = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), mins_pairs);
-    acc = _mm256_fnmadd_ps(_mm256_set1_ps(HalfToFloat(wb + 2) * a_d), _mm256_cvtepi32_ps(min_sums),
-                           acc);
 
     // Scales as int16, one 128-bit copy per lane; shuffled to a broadcast per sub-block.
     const __m256i scales16 = _mm256_broadcastsi128_si256(
@@ -174,14 +172,16 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_lo, sc_lo));
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_hi, sc_hi));
     }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(wb) * a_d), _mm256_cvtepi32_ps(sum), acc);
+    acc = x86::AccumulateQ4K(wb, a_d, sum, min_sums, acc);
   }
-  return HsumF32x8(acc);
+  return x86::Q4KResult(acc);
 }
 
 // Q6_K: ql[128] @0, qh[64] @128, scales[16] int8 @192, d fp16 @208. Quants are kept unsigned
 // (q6 = q + 32, 0..63) for maddubs; the −32 comes back through the bsums:
-// Σ_g sc_g·Σ q·aq = Σ_g sc_g·Σ q6·aq − 32·Σ_g sc_g·bsums[g].
+// Σ_g sc_g·Σ q·aq = Σ_g sc_g·Σ q6·aq − 32·Σ_g sc_g·bsums[g]. Lane k of a block's sum covers
+// elements 4k..4k+3 of each 32-value chunk and the bsums of groups 2k, 2k+1, as in llama.cpp,
+// whose float order (one FMA per block) this follows.
 float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
@@ -238,7 +238,7 @@ float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
     }
     const __m256i bsum_terms = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), scales16);
     sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(bsum_terms, 5));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(wb + 208) * LoadFloat(ab)),
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadFloat(ab) * HalfToFloat(wb + 208)),
                           _mm256_cvtepi32_ps(sum), acc);
   }
   return HsumF32x8(acc);
@@ -335,13 +335,6 @@ void QuantizeQ8_0(const float* src, void* dst, int64_t n) {
     std::memcpy(ob, &d_half, sizeof d_half);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(ob + 2), PackI32ToI8(q[0], q[1], q[2], q[3]));
   }
-}
-
-// Sum of each 8-lane vector's lanes, for two vectors: result lane 0 = Σg0, lane 1 = Σg1.
-__m128i HsumI32x8Pair(__m256i g0, __m256i g1) {
-  const __m256i h = _mm256_hadd_epi32(g0, g1);  // per lane: g0 pairs, g1 pairs
-  const __m256i h2 = _mm256_hadd_epi32(h, h);   // per lane: Σg0 quarter, Σg1 quarter, ...
-  return _mm_add_epi32(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
 }
 
 // Q8_K blocks, as gs::ref: the first value of largest magnitude m maps to -127, q =

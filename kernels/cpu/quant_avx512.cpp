@@ -9,8 +9,8 @@
 // feed it their unsigned codes and subtract offset·Σa (Σa from a second vpdpbusd). 256-value
 // blocks (Q4_K, Q6_K) use vpmaddubsw for code × activation pairs, then vpdpwssd applies each
 // group's int16 scale and accumulates in int32 for the whole block. Integer sums are exact
-// (activation quants in [-127, 127]); results differ from gs::ref only by float rounding in the
-// scaling and the summation order.
+// (activation quants in [-127, 127]); the float side (scaling and summation order) is the AVX2
+// kernels' bit for bit (quant_cpu.h), so results differ from gs::ref only by float rounding.
 
 // GCC 12's avx512fintrin.h self-initializes its "undefined" vectors, which -Wuninitialized
 // reports at every cast/insert/broadcast use (GCC bug 105593, fixed in GCC 13).
@@ -40,59 +40,55 @@ __m256i Load256(const uint8_t* p) {
 }
 __m128i Load128(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 
-float HsumF32x16(__m512 v) {
-  return HsumF32x8(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
-}
-
 // ---- 32-value blocks against Q8_0: Σ_blocks w.d * a.d * Σ w.q * a.q ----------------------------
 
 // Two consecutive blocks per 512-bit register (lanes 0-7 hold block k's partial sums, lanes 8-15
-// block k + 1's), in batches of 8 blocks whose scale products come from one vector multiply;
-// each pair then picks its two scales with one permute, so a pair costs one int->float convert
-// and one FMA. Two accumulators hide the FMA latency; one horizontal sum at the end.
+// block k + 1's), in batches of 8 blocks whose scale products come from one vector multiply. The
+// float side is the AVX2 kernels' (and llama.cpp's, quant_cpu.h) exactly: one 8-lane
+// accumulator, one FMA per block in block order, so each pair's two halves go through two 256-bit
+// FMAs; the integer work stays 512 bits wide.
 //
-// PairDot(w0, w1, act) -> int32x16: lanes 0-7 sum to Σ w.q·a.q of weight block w0 against act's
-// low 32 bytes, lanes 8-15 of block w1 against the high 32 bytes (zero for an odd last block).
+// PairDot(w0, w1, act) -> int32x16: lane k (k < 8) = Σ w.q·a.q over elements 4k..4k+3 of weight
+// block w0 against act's low 32 bytes, lane 8 + k the same for block w1 against the high 32 bytes
+// (which are zero for an odd last block).
 template <int64_t kWeightBytes, typename PairDot>
 float DotBlockPairs(const void* weight_row, const void* act_row, int64_t n, PairDot pair_dot) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
   const int64_t num_blocks = n / 32;
-  const __m512i pair_lanes = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t blk_idx = 0; blk_idx < num_blocks; blk_idx += 8) {
     const int count = num_blocks - blk_idx < 8 ? static_cast<int>(num_blocks - blk_idx) : 8;
     const uint8_t* wb = w + blk_idx * kWeightBytes;
     const uint8_t* ab = a + blk_idx * kQ8_0Bytes;
-    const auto pair_step = [&](const __m512 scales, int pair_idx, __m512 acc) {
-      const uint8_t* w0 = wb + 2 * pair_idx * kWeightBytes;
-      const uint8_t* a0 = ab + 2 * pair_idx * kQ8_0Bytes;
-      const bool has_second = 2 * pair_idx + 1 < count;
+    const auto pair_step = [&](__m256 scales, int pair_idx) {
+      const int k = 2 * pair_idx;
+      const uint8_t* w0 = wb + k * kWeightBytes;
+      const uint8_t* a0 = ab + k * kQ8_0Bytes;
+      const bool has_second = k + 1 < count;
       const __m256i act_lo = Load256(a0 + 2);
       const __m512i act = has_second ? _mm512_inserti64x4(_mm512_castsi256_si512(act_lo),
                                                           Load256(a0 + kQ8_0Bytes + 2), 1)
                                      : _mm512_zextsi256_si512(act_lo);
-      const __m512i sums = pair_dot(w0, has_second ? w0 + kWeightBytes : w0, act);
-      const __m512 pair_scales = _mm512_permutexvar_ps(
-          _mm512_add_epi32(pair_lanes, _mm512_set1_epi32(2 * pair_idx)), scales);
-      return _mm512_fmadd_ps(pair_scales, _mm512_cvtepi32_ps(sums), acc);
-    };
-    if (count == 8) {  // the hot path, fully unrolled
-      const __m512 scales =
-          _mm512_castps256_ps512(x86::BlockScaleProducts<kWeightBytes>(wb, ab, 8));
-      acc0 = pair_step(scales, 0, acc0);
-      acc1 = pair_step(scales, 1, acc1);
-      acc0 = pair_step(scales, 2, acc0);
-      acc1 = pair_step(scales, 3, acc1);
-    } else {
-      const __m512 scales =
-          _mm512_castps256_ps512(x86::BlockScaleProducts<kWeightBytes>(wb, ab, count));
-      for (int pair_idx = 0; 2 * pair_idx < count; ++pair_idx) {
-        acc0 = pair_step(scales, pair_idx, acc0);
+      const __m512 sums =
+          _mm512_cvtepi32_ps(pair_dot(w0, has_second ? w0 + kWeightBytes : w0, act));
+      acc = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(k)),
+                            _mm512_castps512_ps256(sums), acc);
+      if (has_second) {
+        acc = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(k + 1)),
+                              _mm512_extractf32x8_ps(sums, 1), acc);
       }
+    };
+    if (count == 8) {  // the hot path: literal counts, fully unrolled
+      const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, 8);
+#pragma GCC unroll 4
+      for (int pair_idx = 0; pair_idx < 4; ++pair_idx) pair_step(scales, pair_idx);
+    } else {
+      const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, count);
+      for (int pair_idx = 0; 2 * pair_idx < count; ++pair_idx) pair_step(scales, pair_idx);
     }
   }
-  return HsumF32x16(_mm512_add_ps(acc0, acc1));
+  return HsumF32x8(acc);
 }
 
 // Two 32-byte blocks as one register.
@@ -154,7 +150,8 @@ float DotQ5_0(const void* weight_row, const void* act_row, int64_t n) {
 // ---- 256-value blocks against Q8_K ---------------------------------------------------------
 
 // Q4_K: d @0, dmin @2 (fp16), scales[12] @4, qs[128] @16. Per block:
-// d·a.d·Σ_j sc_j·Σ_{e∈j} v·aq − dmin·a.d·Σ_j mn_j·(bsums[2j] + bsums[2j+1]).
+// d·a.d·Σ_j sc_j·Σ_{e∈j} v·aq − dmin·a.d·Σ_j mn_j·(bsums[2j] + bsums[2j+1]), with both integer
+// sums accumulated in llama.cpp's order (x86::AccumulateQ4K), as in the AVX2 kernel.
 float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
@@ -167,8 +164,7 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
     const __m256i hi = _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * (2 * c + 1)));
     chunk_shuffle[c] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   }
-  __m512 acc = _mm512_setzero_ps();
-  __m256 acc_min = _mm256_setzero_ps();
+  __m128 acc = _mm_setzero_ps();
   for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
     const uint8_t* wb = w + blk_idx * 144;
     const uint8_t* ab = a + blk_idx * kQ8KBytes;
@@ -182,8 +178,6 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
         _mm256_cvtepu16_epi32(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mins8))));
     const __m256i mins_pairs = _mm256_or_si256(mins_dup, _mm256_slli_epi32(mins_dup, 16));
     const __m256i min_sums = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), mins_pairs);
-    acc_min = _mm256_fmadd_ps(_mm256_set1_ps(HalfToFloat(wb + 2) * a_d),
-                              _mm256_cvtepi32_ps(min_sums), acc_min);
 
     const __m512i scales16 =
         _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales8))));
@@ -197,14 +191,18 @@ float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
       const __m512i pairs = _mm512_maddubs_epi16(codes, Load512(aq + 64 * c));
       sum = _mm512_dpwssd_epi32(sum, pairs, _mm512_shuffle_epi8(scales16, chunk_shuffle[c]));
     }
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(HalfToFloat(wb) * a_d), _mm512_cvtepi32_ps(sum), acc);
+    const __m256i sum8 =
+        _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
+    acc = x86::AccumulateQ4K(wb, a_d, sum8, min_sums, acc);
   }
-  return HsumF32x16(acc) - HsumF32x8(acc_min);
+  return x86::Q4KResult(acc);
 }
 
 // Q6_K: ql[128] @0, qh[64] @128, scales[16] int8 @192, d fp16 @208. Codes stay unsigned
 // (q + 32, 0..63) for vpmaddubsw; the −32 comes back through the bsums:
-// Σ_g sc_g·Σ q·aq = Σ_g sc_g·Σ code·aq − 32·Σ_g sc_g·bsums[g].
+// Σ_g sc_g·Σ q·aq = Σ_g sc_g·Σ code·aq − 32·Σ_g sc_g·bsums[g]. The float side is the AVX2
+// kernel's (llama.cpp's order): 8 lanes, lane k = elements 4k..4k+3 of every 32-value chunk, so
+// the 16-lane sum (even chunks in lanes 0-7, odd ones in 8-15) is folded before its one FMA.
 float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(weight_row);
   const auto* a = static_cast<const uint8_t*>(act_row);
@@ -224,7 +222,7 @@ float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
                        0x0d0c0d0c0d0c0d0c, 0x0b0a0b0a0b0a0b0a, 0x0b0a0b0a0b0a0b0a,
                        0x0908090809080908, 0x0908090809080908),
   };
-  __m512 acc = _mm512_setzero_ps();
+  __m256 acc = _mm256_setzero_ps();
   for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
     const uint8_t* wb = w + blk_idx * 210;
     const uint8_t* ab = a + blk_idx * kQ8KBytes;
@@ -249,11 +247,13 @@ float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
       sum = _mm512_dpwssd_epi32(sum, p23, _mm512_shuffle_epi8(scales_half, group_shuffle[1]));
     }
     const __m256i bsum_terms = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), scales16);
-    sum = _mm512_sub_epi32(sum, _mm512_zextsi256_si512(_mm256_slli_epi32(bsum_terms, 5)));
-    acc = _mm512_fmadd_ps(_mm512_set1_ps(HalfToFloat(wb + 208) * LoadFloat(ab)),
-                          _mm512_cvtepi32_ps(sum), acc);
+    const __m256i sum8 = _mm256_sub_epi32(
+        _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1)),
+        _mm256_slli_epi32(bsum_terms, 5));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadFloat(ab) * HalfToFloat(wb + 208)),
+                          _mm256_cvtepi32_ps(sum8), acc);
   }
-  return HsumF32x16(acc);
+  return HsumF32x8(acc);
 }
 
 }  // namespace

@@ -3,6 +3,18 @@
 // dots equal gs::ref::VecDot up to float rounding (integer block sums are exact); quantizers are
 // byte-identical to gs::ref::QuantizeRow.
 //
+// Float order: the model is chaotic in float summation order (a last-bit change in a dot product
+// can flip a later 8-bit activation rounding and grow to tenths of a logit). So the Q8_0, Q5_0,
+// Q4_0, Q4_K and Q6_K dots give bit-identical results on AVX2 and AVX-512, in the float order of
+// llama.cpp's x86 kernels (for logits as close to llama.cpp's as possible); tests/unit/quant_test
+// spells that order out in scalar code. In short, with fma = one rounding:
+//   Q8_0/Q5_0/Q4_0: acc[k] = fma(w.d·a.d, Σ of block elements 4k..4k+3, acc[k]) block by block;
+//   Q6_K: acc[k] = fma(a.d·w.d, lane k, acc[k]) per block, lane k = elements 4k..4k+3 of each
+//     32-value chunk (unsigned quants) less 32·Σ scale·bsum over groups 2k, 2k+1;
+//   both then return ((acc0 + acc4) + (acc2 + acc6)) + ((acc1 + acc5) + (acc3 + acc7));
+//   Q4_K: acc = fma(isum, w.d·a.d, acc), acc_min = fma(imin, w.dmin·a.d, acc_min) per block,
+//     then acc − acc_min.
+//
 // SIMD coverage: AVX2 has Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, F32, F16, BF16 dots and the Q8_0 and Q8_K
 // quantizers; AVX-512 VNNI has the Q8_0, Q4_0, Q5_0, Q4_K, Q6_K dots and uses the AVX2 kernels for
 // the rest. Every other type runs the scalar reference.

@@ -60,11 +60,37 @@ static inline __m256 BlockScaleProducts(const uint8_t* w, const uint8_t* a, int 
                        _mm256_cvtph_ps(GatherHalves<kQ8_0Bytes>(a, count)));
 }
 
+// ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)), llama.cpp's hsum_float_8 association: the
+// last step of the summation order the dot products share with it (quant_cpu.h).
 static inline float HsumF32x8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// Sum of each 8-lane vector's lanes, for two vectors: lanes 0 and 2 = Σg0, lanes 1 and 3 = Σg1.
+static inline __m128i HsumI32x8Pair(__m256i g0, __m256i g1) {
+  const __m256i h = _mm256_hadd_epi32(g0, g1);  // per lane: g0 pairs, g1 pairs
+  const __m256i h2 = _mm256_hadd_epi32(h, h);   // per lane: Σg0 quarter, Σg1 quarter, ...
+  return _mm_add_epi32(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
+}
+
+// One Q4_K block (d, dmin fp16 at wb) of llama.cpp's two per-row float accumulators, acc in lane 0
+// and acc_min in lane 1: acc += isum·(d·a.d) and acc_min += imin·(dmin·a.d), each one fused
+// multiply-add, where isum and imin are the (exact) lane sums of `sums` and `min_sums`.
+static inline __m128 AccumulateQ4K(const uint8_t* wb, float a_d, __m256i sums, __m256i min_sums,
+                                   __m128 acc) {
+  uint32_t d_dmin;
+  std::memcpy(&d_dmin, wb, sizeof d_dmin);
+  const __m128 scales =  // lanes 0, 1: d·a.d, dmin·a.d
+      _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int32_t>(d_dmin))), _mm_set1_ps(a_d));
+  return _mm_fmadd_ps(_mm_cvtepi32_ps(HsumI32x8Pair(sums, min_sums)), scales, acc);
+}
+
+// acc - acc_min of AccumulateQ4K's accumulators: the Q4_K dot product.
+static inline float Q4KResult(__m128 acc) {
+  return _mm_cvtss_f32(_mm_sub_ss(acc, _mm_movehdup_ps(acc)));
 }
 
 // Q4_K/Q5_K 12-byte scale field (§4.9) -> eight 6-bit scales and eight 6-bit mins, one per byte
