@@ -5,9 +5,10 @@
 namespace gs::cpu {
 namespace {
 
-// Spin this many times before sleeping: about the length of one small op, so back-to-back ops
-// never pay a futex wake-up.
-constexpr int kSpinIterations = 1 << 16;
+// Spin this many times (tens of microseconds) before sleeping on a futex: long enough that
+// back-to-back ops never pay a wake-up, short enough that a pool sharing its cores with other
+// processes (ctest -j, a compiler) hands the core over instead of burning its time slice.
+constexpr int kSpinIterations = 4096;
 
 inline void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -45,7 +46,7 @@ void ThreadPool::WorkerLoop(int thread_idx) {
     seen = gen;
     if (stop_.load()) return;
     (*job_)(thread_idx);
-    num_pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (num_pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) num_pending_.notify_all();
   }
 }
 
@@ -59,7 +60,15 @@ void ThreadPool::Run(const std::function<void(int)>& fn) {
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
   fn(0);
-  while (num_pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  for (int spin = 0;; ++spin) {
+    const int pending = num_pending_.load(std::memory_order_acquire);
+    if (pending == 0) break;
+    if (spin < kSpinIterations) {
+      CpuRelax();
+    } else {
+      num_pending_.wait(pending, std::memory_order_acquire);
+    }
+  }
 }
 
 void ThreadPool::ParallelFor(int64_t num_items, int64_t grain,

@@ -1,6 +1,7 @@
-// A fork-join pool for the CPU backend: the calling thread runs a share of every job, workers
-// spin briefly and then sleep on a futex (std::atomic::wait), because decode issues ~130 small
-// parallel ops per token and a condition-variable wake-up per op would cost more than the op.
+// A fork-join pool for the CPU backend: the calling thread runs a share of every job; workers and
+// the caller spin briefly and then sleep on a futex (std::atomic::wait). Decode issues ~100 small
+// parallel ops per token, so waking a sleeping thread for each would cost more than the op; but
+// spinning without end starves a thread that shares its core with another process.
 #pragma once
 
 #include <atomic>

@@ -110,10 +110,10 @@ class ModelRunner {
   std::vector<float> logits_;
 };
 
-// Two-token sequences <bos> t: few chances for a summation-order difference to flip an 8-bit
-// rounding, so most logits agree with llama.cpp's to 1e-2 and nearly every top token is the same.
-// (llama.cpp's batched kernels against its one-token ones: 97% of top-5 logits within 1e-2,
-// max 0.65; our AVX2 / scalar paths: 54-60% within 1e-2, max 1.9, 96-98% of top tokens.)
+// Two-token sequences <bos> t: with llama.cpp's arithmetic and summation order there are few
+// chances for a last-bit difference to flip an 8-bit rounding, so nearly all logits agree with
+// llama.cpp's to 1e-2 and every top token is the same. (llama.cpp's batched kernels against its
+// one-token ones: 175/175 top tokens, 96.6% within 1e-2, max 0.65. Ours: 175/175, 96.0%, 0.65.)
 TEST_F(GoldenTest, TwoTokenLogitsMatchLlamaCpp) {
   const json golden = ReadJson("generate.json");
   ModelRunner runner(*file_);
@@ -134,15 +134,15 @@ TEST_F(GoldenTest, TwoTokenLogitsMatchLlamaCpp) {
       max_err = std::max(max_err, err);
       num_close += err <= 1e-2;
       ++num_logits;
-      EXPECT_LE(err, 2.5) << "after " << json(ids).dump() << ", token " << entry[0];
+      EXPECT_LE(err, 1.0) << "after " << json(ids).dump() << ", token " << entry[0];
     }
   }
   std::cerr << num_pairs << " two-token sequences: same top token " << num_same_top << ", "
             << num_close << "/" << num_logits << " top-5 logits within 1e-2 of llama.cpp's, max "
             << "error " << max_err << "\n";
   EXPECT_GE(num_pairs, 150);
-  EXPECT_GE(num_same_top * 100, num_pairs * 95);
-  EXPECT_GE(num_close * 2, num_logits);
+  EXPECT_GE(num_same_top * 100, num_pairs * 98);
+  EXPECT_GE(num_close * 100, num_logits * 90);
 }
 
 // Past a few tokens, every difference in summation order (SIMD width, blocking) is a chance for
@@ -197,10 +197,10 @@ TEST_F(GoldenTest, GreedyContinuationsMatchLlamaCppWithinItsOwnNoise) {
   std::cerr << num_identical << "/" << num_cases << " continuations identical; top-1 logit error "
             << "at matched positions: mean " << mean_err << ", max " << max_err << "\n";
   EXPECT_GE(num_cases, 20);
-  // llama.cpp against itself (batched vs one-token kernels): 11/22 identical, mean 0.165, max
-  // 1.71; our paths: 7-10/22, mean 0.20-0.22, max 1.3-1.9.
-  EXPECT_GE(num_identical * 4, num_cases);
-  EXPECT_LE(mean_err, 0.3);
+  // llama.cpp against itself (batched vs one-token kernels): 13/22 identical, mean 0.19, max
+  // 1.02. Ours: 14/22, mean 0.20, max 1.88.
+  EXPECT_GE(num_identical * 2, num_cases);
+  EXPECT_LE(mean_err, 0.25);
 }
 
 }  // namespace
