@@ -39,7 +39,7 @@ struct KvLayout {
   int32_t block_size = 16;
   int32_t num_kv_heads = 0;
   int32_t head_dim = 0;
-  std::vector<int32_t> num_blocks;  // [num_groups]
+  std::vector<int32_t> num_blocks;   // [num_groups]
   std::vector<int32_t> layer_group;  // [num_layers]
 };
 
@@ -47,9 +47,9 @@ struct AttentionSpec {
   int32_t num_heads = 0;
   int32_t num_kv_heads = 0;
   int32_t head_dim = 0;
-  int32_t window = 0;    // 0: global
-  float scale = 1;       // applied to q·k
-  float softcap = 0;     // 0: none, else s = softcap·tanh(s / softcap)
+  int32_t window = 0;  // 0: global
+  float scale = 1;     // applied to q·k
+  float softcap = 0;   // 0: none, else s = softcap·tanh(s / softcap)
 };
 
 class Backend {

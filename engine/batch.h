@@ -17,12 +17,12 @@ struct KvGroupBatch {
 };
 
 struct Batch {
-  std::vector<int32_t> token_ids;    // [num_tokens]
-  std::vector<int32_t> positions;    // [num_tokens]
-  std::vector<int32_t> query_start;  // [num_seqs + 1]: sequence s owns rows [qs[s], qs[s+1])
-  std::vector<int32_t> seq_lens;     // [num_seqs] KV length after this step
+  std::vector<int32_t> token_ids;       // [num_tokens]
+  std::vector<int32_t> positions;       // [num_tokens]
+  std::vector<int32_t> query_start;     // [num_seqs + 1]: sequence s owns rows [qs[s], qs[s+1])
+  std::vector<int32_t> seq_lens;        // [num_seqs] KV length after this step
   std::vector<KvGroupBatch> kv_groups;  // [num_kv_groups]
-  std::vector<int32_t> logits_rows;  // rows whose logits are wanted, ascending
+  std::vector<int32_t> logits_rows;     // rows whose logits are wanted, ascending
   // Rows whose input is an embedding (image or audio) instead of a token's: row ids and
   // [num_rows, hidden] values, used unscaled.
   std::vector<int32_t> embed_rows;

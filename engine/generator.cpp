@@ -36,14 +36,16 @@ StatusOr<std::unique_ptr<Generator>> Generator::Create(const Model& model, Backe
     int32_t blocks = 0;
     if (g.kind == AttentionKind::kSliding) {
       const int64_t tokens = g.window + options.max_batch_tokens;
-      blocks = static_cast<int32_t>(options.max_seqs * ((tokens + options.block_size - 1) / options.block_size + 2));
+      blocks = static_cast<int32_t>(options.max_seqs *
+                                    ((tokens + options.block_size - 1) / options.block_size + 2));
       budget -= blocks * options.block_size * slot_bytes * static_cast<int64_t>(g.layers.size());
     } else {
       num_global_layers += static_cast<int64_t>(g.layers.size());
     }
     pool_config.num_blocks.push_back(blocks);
     pool_config.windows.push_back(g.window);
-    for (int32_t l : g.layers) layout.layer_group[l] = static_cast<int32_t>(pool_config.windows.size()) - 1;
+    for (int32_t l : g.layers)
+      layout.layer_group[l] = static_cast<int32_t>(pool_config.windows.size()) - 1;
   }
   int64_t max_seq_len = c.context_length;
   if (num_global_layers > 0) {
@@ -51,7 +53,8 @@ StatusOr<std::unique_ptr<Generator>> Generator::Create(const Model& model, Backe
     if (global_blocks <= 0) return Status::Error("the KV cache budget is too small for this model");
     for (size_t g = 0; g < c.kv_groups.size(); ++g) {
       if (c.kv_groups[g].kind == AttentionKind::kGlobal) {
-        pool_config.num_blocks[g] = static_cast<int32_t>(std::min<int64_t>(global_blocks, INT32_MAX));
+        pool_config.num_blocks[g] =
+            static_cast<int32_t>(std::min<int64_t>(global_blocks, INT32_MAX));
       }
     }
     max_seq_len = std::min<int64_t>(max_seq_len, global_blocks * options.block_size);
@@ -107,7 +110,8 @@ void Generator::BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens) {
 Status Generator::Extend(int32_t seq_idx, std::span<const int32_t> tokens, float* last_logits) {
   const int32_t num_vocab = model_.config().num_vocab;
   for (int32_t id : tokens) {
-    if (id < 0 || id >= num_vocab) return Status::Error("token id " + std::to_string(id) + " is out of range");
+    if (id < 0 || id >= num_vocab)
+      return Status::Error("token id " + std::to_string(id) + " is out of range");
   }
   if (seq_lens_[seq_idx] + static_cast<int64_t>(tokens.size()) > max_seq_len_) {
     return Status::Error("sequence of " + std::to_string(seq_lens_[seq_idx] + tokens.size()) +

@@ -55,19 +55,19 @@ class [[nodiscard]] StatusOr {
 
 }  // namespace gs
 
-#define GS_CHECK(cond)                                                  \
-  do {                                                                  \
-    if (!(cond)) ::gs::CheckFailed(__FILE__, __LINE__, #cond, "");      \
+#define GS_CHECK(cond)                                             \
+  do {                                                             \
+    if (!(cond)) ::gs::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
 
-#define GS_CHECK_MSG(cond, msg)                                         \
-  do {                                                                  \
-    if (!(cond)) ::gs::CheckFailed(__FILE__, __LINE__, #cond, (msg));   \
+#define GS_CHECK_MSG(cond, msg)                                       \
+  do {                                                                \
+    if (!(cond)) ::gs::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
 // Returns the Status from the enclosing function when it is an error.
-#define GS_RETURN_IF_ERROR(expr)            \
-  do {                                      \
-    ::gs::Status gs_status_ = (expr);       \
+#define GS_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::gs::Status gs_status_ = (expr);        \
     if (!gs_status_.ok()) return gs_status_; \
   } while (0)

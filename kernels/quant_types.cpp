@@ -85,9 +85,9 @@ uint16_t Fp32ToFp16(float f) {
   const uint32_t bits = std::bit_cast<uint32_t>(f);
   const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return sign | 0x7e00u;                    // NaN
-  if (abs >= 0x477ff000u) return sign | 0x7c00u;                   // overflow (after rounding) -> inf
-  if (abs < 0x38800000u) {                                         // below the smallest normal half
+  if (abs > 0x7f800000u) return sign | 0x7e00u;   // NaN
+  if (abs >= 0x477ff000u) return sign | 0x7c00u;  // overflow (after rounding) -> inf
+  if (abs < 0x38800000u) {                        // below the smallest normal half
     // Subnormal: round abs * 2^24 to nearest even in the float unit.
     const float scaled = std::bit_cast<float>(abs) * 0x1p24f;
     // Adding 2^23 forces rounding at the integer position with the FPU's nearest-even mode.

@@ -48,9 +48,9 @@ enum class GgmlType : int32_t {
 
 struct TypeTraits {
   const char* name;
-  int64_t block_elems;   // values per block; rows must be a multiple of this
-  int64_t block_bytes;   // bytes per block
-  bool computable;       // dequantize / dot product implemented in kernels/
+  int64_t block_elems;    // values per block; rows must be a multiple of this
+  int64_t block_bytes;    // bytes per block
+  bool computable;        // dequantize / dot product implemented in kernels/
   GgmlType vec_dot_type;  // activation format for dot products with a weight row of this type
 };
 

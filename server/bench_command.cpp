@@ -36,8 +36,8 @@ int RunBench(const std::vector<std::string>& raw_args) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  const bool ok_flags =
-      args.Validate({"help", "json", "model", "n-prompt", "n-gen", "repetitions", "threads", "batch"});
+  const bool ok_flags = args.Validate(
+      {"help", "json", "model", "n-prompt", "n-gen", "repetitions", "threads", "batch"});
   const int64_t n_prompt = args.GetInt("n-prompt", 512, 0, 1 << 20);
   const int64_t n_gen = args.GetInt("n-gen", 128, 0, 1 << 20);
   const int64_t reps = args.GetInt("repetitions", 5, 1, 1000);
@@ -128,10 +128,11 @@ int RunBench(const std::vector<std::string>& raw_args) {
     const double sd = rates.size() > 1 ? std::sqrt(var / (rates.size() - 1)) : 0.0;
     const std::string test = (prompt_test ? "pp" : "tg") + std::to_string(n);
     if (args.Has("json")) {
-      std::printf("{\"model\": \"%s\", \"test\": \"%s\", \"threads\": %d, \"avg_ts\": %.3f, "
-                  "\"stddev_ts\": %.3f, \"repetitions\": %lld}\n",
-                  c.name.c_str(), test.c_str(), m.backend->num_threads(), mean, sd,
-                  static_cast<long long>(reps));
+      std::printf(
+          "{\"model\": \"%s\", \"test\": \"%s\", \"threads\": %d, \"avg_ts\": %.3f, "
+          "\"stddev_ts\": %.3f, \"repetitions\": %lld}\n",
+          c.name.c_str(), test.c_str(), m.backend->num_threads(), mean, sd,
+          static_cast<long long>(reps));
     } else {
       std::printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n", c.name.c_str(),
                   model_bytes / 1048576.0, num_params / 1e6, m.backend->name(),

@@ -102,7 +102,8 @@ std::optional<std::string> ReadPromptFlag(const CliArgs& args, std::string* erro
 std::optional<std::string> ResolveModelPath(const CliArgs& args) {
   if (std::optional<std::string> m = args.Get("model")) return m;
   if (const char* env = std::getenv("GS_MODEL"); env != nullptr && *env) return std::string(env);
-  for (const std::string& f : {std::string(".model-path"), std::string(GS_SOURCE_DIR "/.model-path")}) {
+  for (const std::string& f :
+       {std::string(".model-path"), std::string(GS_SOURCE_DIR "/.model-path")}) {
     std::ifstream in(f);
     std::string path;
     if (in && std::getline(in, path) && !path.empty()) return path;

@@ -1,5 +1,6 @@
 // Command-line flags of the form --name value, --name=value or a bare --switch. Every flag a
-// command reads is declared, so an unknown or misspelled flag is an error instead of a silent no-op.
+// command reads is declared, so an unknown or misspelled flag is an error instead of a silent
+// no-op.
 #pragma once
 
 #include <cstdint>

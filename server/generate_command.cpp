@@ -55,10 +55,10 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   const int64_t ctx_size = args.GetInt("ctx-size", 0, 0, int64_t{1} << 24);
   const int num_inputs = args.Has("prompt") + args.Has("chat") + args.Has("prompt-file");
   if (!ok_flags || !args.error().empty() || num_inputs != 1) {
-    std::fprintf(stderr, "gemma-serve generate: %s\n%s",
-                 args.error().empty() ? "give one of --prompt, --prompt-file, --chat"
-                                      : args.error().c_str(),
-                 kHelp);
+    std::fprintf(
+        stderr, "gemma-serve generate: %s\n%s",
+        args.error().empty() ? "give one of --prompt, --prompt-file, --chat" : args.error().c_str(),
+        kHelp);
     return 2;
   }
   const std::optional<std::string> path = ResolveModelPath(args);
@@ -96,7 +96,8 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
     return 1;
   }
   LoadedModel& m = *loaded;
-  const std::vector<int32_t> prompt = m.tokenizer->Encode(text, add_special, /*parse_special=*/true);
+  const std::vector<int32_t> prompt =
+      m.tokenizer->Encode(text, add_special, /*parse_special=*/true);
 
   GeneratorOptions opts;
   const int64_t want = ctx_size > 0 ? ctx_size : static_cast<int64_t>(prompt.size()) + max_tokens;
@@ -110,7 +111,8 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   }
   const int64_t room = (*gen)->max_seq_len() - static_cast<int64_t>(prompt.size());
   if (room < 0) {
-    std::fprintf(stderr, "gemma-serve generate: the prompt has %zu tokens, more than the context of %lld\n",
+    std::fprintf(stderr,
+                 "gemma-serve generate: the prompt has %zu tokens, more than the context of %lld\n",
                  prompt.size(), static_cast<long long>((*gen)->max_seq_len()));
     return 2;
   }
@@ -119,8 +121,8 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   IncrementalDetokenizer detok(*m.tokenizer, /*render_special=*/false);
   std::vector<int32_t> stop_ids;
   if (!args.Has("ignore-eos")) stop_ids = m.tokenizer->eog_ids();
-  StatusOr<GenerationStats> stats = (*gen)->Run(
-      prompt, sampler, std::min(max_tokens, room), stop_ids, [&](int32_t token) {
+  StatusOr<GenerationStats> stats =
+      (*gen)->Run(prompt, sampler, std::min(max_tokens, room), stop_ids, [&](int32_t token) {
         if (!m.tokenizer->IsEog(token) || args.Has("ignore-eos")) {
           std::fputs(detok.Push(token).c_str(), stdout);
           std::fflush(stdout);

@@ -19,13 +19,16 @@ std::string Describe(const GgufValue& v) {
   switch (v.type) {
     case GgufValueType::kString: {
       std::string s(v.str.substr(0, 80));
-      for (char& ch : s) if (ch == '\n') ch = ' ';
-      return "\"" + s + (v.str.size() > 80 ? "...\" (" + std::to_string(v.str.size()) + " bytes)" : "\"");
+      for (char& ch : s)
+        if (ch == '\n') ch = ' ';
+      return "\"" + s +
+             (v.str.size() > 80 ? "...\" (" + std::to_string(v.str.size()) + " bytes)" : "\"");
     }
     case GgufValueType::kArray: {
       std::string s = std::string(GgufValueTypeName(v.elem_type)) + "[" +
                       std::to_string(v.elems.size()) + "] {";
-      for (size_t i = 0; i < v.elems.size() && i < 4; ++i) s += (i ? ", " : "") + Describe(v.elems[i]);
+      for (size_t i = 0; i < v.elems.size() && i < 4; ++i)
+        s += (i ? ", " : "") + Describe(v.elems[i]);
       return s + (v.elems.size() > 4 ? ", ...}" : "}");
     }
     case GgufValueType::kFloat32:
@@ -94,7 +97,8 @@ int RunInfo(const std::vector<std::string>& raw_args) {
   }
   std::printf("  %-8s %5lld tensors %14lld params %12.2f MiB %6.2f bits/param\n", "total",
               static_cast<long long>(total.num_tensors), static_cast<long long>(total.num_elems),
-              total.num_bytes / 1048576.0, 8.0 * total.num_bytes / std::max<int64_t>(1, total.num_elems));
+              total.num_bytes / 1048576.0,
+              8.0 * total.num_bytes / std::max<int64_t>(1, total.num_elems));
   if (args.Has("tensors")) {
     std::printf("\n");
     for (const GgufTensorInfo& t : f.tensors()) {
@@ -107,11 +111,11 @@ int RunInfo(const std::vector<std::string>& raw_args) {
   StatusOr<ModelConfig> config = ModelConfig::FromGguf(f);
   if (config.ok()) {
     const ModelConfig& c = *config;
-    std::printf("\nmodel: %s (%s), %d layers, hidden %d, ffn %d, heads %d/%d x %d, vocab %d, "
-                "context %d, sliding window %d\n  global layers:",
-                c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden, c.ffn_hidden,
-                c.num_heads, c.num_kv_heads, c.head_dim, c.num_vocab, c.context_length,
-                c.sliding_window);
+    std::printf(
+        "\nmodel: %s (%s), %d layers, hidden %d, ffn %d, heads %d/%d x %d, vocab %d, "
+        "context %d, sliding window %d\n  global layers:",
+        c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden, c.ffn_hidden, c.num_heads,
+        c.num_kv_heads, c.head_dim, c.num_vocab, c.context_length, c.sliding_window);
     for (int32_t i = 0; i < c.num_layers; ++i) {
       if (c.layers[i].kind == AttentionKind::kGlobal) std::printf(" %d", i);
     }

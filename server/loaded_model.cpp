@@ -20,8 +20,7 @@ StatusOr<LoadedModel> LoadModelForInference(const std::string& path, int num_thr
   if (m.model->config().num_vocab != m.tokenizer->num_vocab()) {
     return Status::Error(path + ": tokenizer and model disagree on the vocabulary size");
   }
-  m.load_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return m;
 }
 

@@ -19,11 +19,21 @@ void AppendJsonString(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char ch : s) {
     switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (ch < 0x20) {
           char buf[8];
@@ -47,7 +57,8 @@ int RunTokenize(const std::vector<std::string>& raw_args) {
   }
   std::string error;
   std::optional<std::string> text;
-  if (args.Validate({"help", "json", "no-bos", "parse-special", "model", "prompt", "prompt-file"})) {
+  if (args.Validate(
+          {"help", "json", "no-bos", "parse-special", "model", "prompt", "prompt-file"})) {
     text = ReadPromptFlag(args, &error);
   } else {
     error = args.error();

@@ -105,9 +105,9 @@ void CpuBackend::RmsNorm(Act x, const Weight& w, float eps, Act out) {
 }
 
 void CpuBackend::NormAdd(Act x, const Weight& w, float eps, Act residual) {
-  cpu::NormAdd({x.data, static_cast<const float*>(w.data), residual.data, x.num_rows, x.num_cols,
-                eps},
-               pool_);
+  cpu::NormAdd(
+      {x.data, static_cast<const float*>(w.data), residual.data, x.num_rows, x.num_cols, eps},
+      pool_);
 }
 
 void CpuBackend::MatMuls(Act x, std::initializer_list<MatMulTarget> targets) {
@@ -123,8 +123,8 @@ void CpuBackend::MatMuls(Act x, std::initializer_list<MatMulTarget> targets) {
       MatMuls(x, {t});
       continue;
     }
-    kernel_targets[num_targets++] = {t.w->data, t.out.data, t.w->num_rows, t.out.num_cols,
-                                     t.w->row_bytes, t.w->type};
+    kernel_targets[num_targets++] = {t.w->data,      t.out.data,     t.w->num_rows,
+                                     t.out.num_cols, t.w->row_bytes, t.w->type};
   }
   cpu::MatMul(x.data, x.num_rows, x.num_cols, std::span(kernel_targets, num_targets), pool_,
               matmul_scratch_);
@@ -133,10 +133,10 @@ void CpuBackend::MatMuls(Act x, std::initializer_list<MatMulTarget> targets) {
 void CpuBackend::QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm,
                             float eps, float rope_base, float rope_freq_scale) {
   const int32_t head_dim = static_cast<int32_t>(x.num_cols / num_heads);
-  cpu::QkNormRope({x.data, norm ? static_cast<const float*>(norm->data) : nullptr,
-                   batch.positions.data(), x.num_rows, num_heads, head_dim, head_dim, eps,
-                   rope_base, rope_freq_scale},
-                  pool_);
+  cpu::QkNormRope(
+      {x.data, norm ? static_cast<const float*>(norm->data) : nullptr, batch.positions.data(),
+       x.num_rows, num_heads, head_dim, head_dim, eps, rope_base, rope_freq_scale},
+      pool_);
 }
 
 void CpuBackend::StoreKv(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act k, Act v) {
@@ -150,9 +150,9 @@ void CpuBackend::Attention(const Batch& batch, int32_t layer_idx, int32_t kv_gro
   const KvGroupBatch& g = batch.kv_groups[kv_group];
   cpu::PagedAttention({q.data, out.data, k_cache_[layer_idx].data(), v_cache_[layer_idx].data(),
                        batch.query_start.data(), batch.positions.data(), batch.seq_lens.data(),
-                       g.block_indptr.data(), g.block_ids.data(), batch.num_seqs(),
-                       spec.num_heads, spec.num_kv_heads, spec.head_dim, kv_layout_.block_size,
-                       spec.window, spec.scale, spec.softcap},
+                       g.block_indptr.data(), g.block_ids.data(), batch.num_seqs(), spec.num_heads,
+                       spec.num_kv_heads, spec.head_dim, kv_layout_.block_size, spec.window,
+                       spec.scale, spec.softcap},
                       pool_);
 }
 

@@ -124,8 +124,8 @@ Status KvPool::CheckInvariants() const {
         return Status::Error("block " + std::to_string(b) + " ref count mismatch");
       }
       if ((refs[b] == 0) != (in_free[b] == 1)) {
-        return Status::Error("block " + std::to_string(b) + (refs[b] ? " referenced and free"
-                                                                      : " lost"));
+        return Status::Error("block " + std::to_string(b) +
+                             (refs[b] ? " referenced and free" : " lost"));
       }
     }
   }

@@ -36,7 +36,8 @@ StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const GgufFile& file, ModelCo
   const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
   GS_RETURN_IF_ERROR(
       LoadChecked(file, backend, "token_embd.weight", c.hidden, c.num_vocab, &m->token_embd_));
-  GS_RETURN_IF_ERROR(LoadChecked(file, backend, "output_norm.weight", c.hidden, 1, &m->output_norm_));
+  GS_RETURN_IF_ERROR(
+      LoadChecked(file, backend, "output_norm.weight", c.hidden, 1, &m->output_norm_));
   if (file.FindTensor("output.weight") != nullptr) {
     GS_RETURN_IF_ERROR(
         LoadChecked(file, backend, "output.weight", c.hidden, c.num_vocab, &m->output_));

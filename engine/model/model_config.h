@@ -15,8 +15,8 @@ enum class AttentionKind { kGlobal, kSliding };
 
 struct LayerConfig {
   AttentionKind kind = AttentionKind::kGlobal;
-  int32_t kv_group = 0;     // index into ModelConfig::kv_groups
-  int32_t window = 0;       // sliding layers: keys with q_pos - k_pos >= window are masked
+  int32_t kv_group = 0;  // index into ModelConfig::kv_groups
+  int32_t window = 0;    // sliding layers: keys with q_pos - k_pos >= window are masked
   float rope_base = 10000;
   float rope_freq_scale = 1;
 };
@@ -36,14 +36,14 @@ struct ModelConfig {
   int32_t ffn_hidden = 0;
   int32_t num_heads = 0;
   int32_t num_kv_heads = 0;
-  int32_t head_dim = 0;      // key_length == value_length for Gemma 3
+  int32_t head_dim = 0;  // key_length == value_length for Gemma 3
   int32_t num_vocab = 0;
   int32_t context_length = 0;
   int32_t sliding_window = 0;  // 0: every layer global
   float rms_eps = 1e-6f;
-  float embed_scale = 1;       // token embeddings are multiplied by sqrt(hidden)
-  float attn_scale = 1;        // applied to q before attention
-  float final_softcap = 0;     // 0: none
+  float embed_scale = 1;    // token embeddings are multiplied by sqrt(hidden)
+  float attn_scale = 1;     // applied to q before attention
+  float final_softcap = 0;  // 0: none
   std::vector<LayerConfig> layers;
   std::vector<KvGroupConfig> kv_groups;
 

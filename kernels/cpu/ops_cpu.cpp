@@ -17,7 +17,7 @@ namespace {
 // f16 rows are read with F16C when the CPU has it (chosen once), else converted one by one.
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma,f16c"))) float DotF16Avx2(const float* q, const uint16_t* k,
-                                                           int64_t n) {
+                                                          int64_t n) {
   __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -37,7 +37,7 @@ __attribute__((target("avx2,fma,f16c"))) float DotF16Avx2(const float* q, const 
 
 // acc += w * v
 __attribute__((target("avx2,fma,f16c"))) void AxpyF16Avx2(float* acc, float w, const uint16_t* v,
-                                                           int64_t n) {
+                                                          int64_t n) {
   const __m256 vw = _mm256_set1_ps(w);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -104,7 +104,8 @@ const float* GeluF16Table() {
     std::vector<float> t(65536);
     for (uint32_t i = 0; i < 65536; ++i) {
       const float x = Fp16ToFp32(static_cast<uint16_t>(i));
-      const float g = 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
+      const float g =
+          0.5f * x * (1.0f + std::tanh(0.7978845608028654f * x * (1.0f + 0.044715f * x * x)));
       t[i] = Fp16ToFp32(Fp32ToFp16(g));
     }
     return t;

@@ -11,9 +11,9 @@ class ThreadPool;
 // out[r, :] = rmsnorm(x[r, :]) * w, with w applied per segment of w_len (w_len == row_len for a
 // hidden-state norm; w_len == head_dim for a per-head QK norm). out may alias x.
 struct RmsNormParams {
-  const float* x;    // [num_rows, row_len]
-  const float* w;    // [w_len]; row_len % w_len == 0
-  float* out;        // [num_rows, row_len]
+  const float* x;  // [num_rows, row_len]
+  const float* w;  // [w_len]; row_len % w_len == 0
+  float* out;      // [num_rows, row_len]
   int64_t num_rows, row_len, w_len;
   float eps;
 };
@@ -21,9 +21,9 @@ void RmsNorm(const RmsNormParams& p, ThreadPool& pool);
 
 // residual[r, :] += rmsnorm(x[r, :]) * w: Gemma's post-norm before the residual add.
 struct NormAddParams {
-  const float* x;    // [num_rows, row_len]
-  const float* w;    // [row_len]
-  float* residual;   // [num_rows, row_len]
+  const float* x;   // [num_rows, row_len]
+  const float* w;   // [row_len]
+  float* residual;  // [num_rows, row_len]
   int64_t num_rows, row_len;
   float eps;
 };
@@ -64,19 +64,19 @@ void KvStore(const KvStoreParams& p, ThreadPool& pool);
 // this step; its key at position j lives in block block_ids[block_indptr[s] + j / block_size],
 // slot j % block_size. Entries of blocks wholly outside the window may be -1 (freed).
 struct PagedAttentionParams {
-  const float* q;                // [num_tokens, num_heads, head_dim]
-  float* out;                    // [num_tokens, num_heads, head_dim]
-  const uint16_t* k_cache;       // [num_blocks, block_size, num_kv_heads, head_dim] f16
-  const uint16_t* v_cache;       // same
-  const int32_t* query_start;    // [num_seqs + 1]
-  const int32_t* positions;      // [num_tokens]
-  const int32_t* seq_lens;       // [num_seqs]
-  const int32_t* block_indptr;   // [num_seqs + 1]
-  const int32_t* block_ids;      // [block_indptr[num_seqs]]
+  const float* q;               // [num_tokens, num_heads, head_dim]
+  float* out;                   // [num_tokens, num_heads, head_dim]
+  const uint16_t* k_cache;      // [num_blocks, block_size, num_kv_heads, head_dim] f16
+  const uint16_t* v_cache;      // same
+  const int32_t* query_start;   // [num_seqs + 1]
+  const int32_t* positions;     // [num_tokens]
+  const int32_t* seq_lens;      // [num_seqs]
+  const int32_t* block_indptr;  // [num_seqs + 1]
+  const int32_t* block_ids;     // [block_indptr[num_seqs]]
   int32_t num_seqs, num_heads, num_kv_heads, head_dim, block_size;
-  int32_t window;                // 0: none; else keys with pos_q - pos_k >= window are masked
-  float scale;                   // applied to q·k
-  float softcap;                 // 0: none
+  int32_t window;  // 0: none; else keys with pos_q - pos_k >= window are masked
+  float scale;     // applied to q·k
+  float softcap;   // 0: none
 };
 void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool);
 

@@ -27,7 +27,8 @@ void RopeNeox(float* x, int64_t n_rot, int32_t pos, float base, float freq_scale
 float GeluTanh(float x) {
   const double kSqrt2OverPi = 0.7978845608028654;
   const double xd = x;
-  return static_cast<float>(0.5 * xd * (1.0 + std::tanh(kSqrt2OverPi * (xd + 0.044715 * xd * xd * xd))));
+  return static_cast<float>(0.5 * xd *
+                            (1.0 + std::tanh(kSqrt2OverPi * (xd + 0.044715 * xd * xd * xd))));
 }
 
 void Attention(const AttentionRefParams& p) {

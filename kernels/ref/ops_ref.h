@@ -18,16 +18,16 @@ float GeluTanh(float x);
 
 // Causal attention with contiguous K/V (the oracle for the paged kernels).
 struct AttentionRefParams {
-  const float* q;            // [num_q, num_heads, head_dim]
-  const float* k;            // [num_k, num_kv_heads, head_dim]; key j sits at position j
-  const float* v;            // [num_k, num_kv_heads, head_dim]
-  const int32_t* q_pos;      // [num_q] absolute positions, each < num_k
-  float* out;                // [num_q, num_heads, head_dim]
+  const float* q;        // [num_q, num_heads, head_dim]
+  const float* k;        // [num_k, num_kv_heads, head_dim]; key j sits at position j
+  const float* v;        // [num_k, num_kv_heads, head_dim]
+  const int32_t* q_pos;  // [num_q] absolute positions, each < num_k
+  float* out;            // [num_q, num_heads, head_dim]
   int64_t num_q, num_k;
   int32_t num_heads, num_kv_heads, head_dim;
-  int32_t window;            // 0: none; else keys with q_pos - k_pos >= window are masked
-  float scale;               // applied to q.k
-  float softcap;             // 0: none; else s = softcap * tanh(s / softcap)
+  int32_t window;  // 0: none; else keys with q_pos - k_pos >= window are masked
+  float scale;     // applied to q.k
+  float softcap;   // 0: none; else s = softcap * tanh(s / softcap)
 };
 void Attention(const AttentionRefParams& p);
 

@@ -188,7 +188,8 @@ TEST_F(GoldenTest, GreedyContinuationsMatchLlamaCppWithinItsOwnNoise) {
       max_err = std::max(max_err, err);
       ++num_positions;
       EXPECT_LE(err, 2.0) << json(c["prompt"]).dump() << " token " << i;
-      ASSERT_TRUE(runner.gen().Extend(seq, std::span<const int32_t>(&want[i], 1), logits.data()).ok());
+      ASSERT_TRUE(
+          runner.gen().Extend(seq, std::span<const int32_t>(&want[i], 1), logits.data()).ok());
     }
     runner.gen().RemoveSequence(seq);
     num_identical += identical;

@@ -1,6 +1,8 @@
 // The Gemma 3 model on the real default model: config read from metadata, and the forward pass
 // giving bit-identical logits however a sequence is split into steps (one prefill, chunks, token
 // by token), including past the sliding window where the sliding group releases blocks.
+#include "engine/model/model.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,7 +12,6 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/generator.h"
 #include "engine/gguf/gguf_file.h"
-#include "engine/model/model.h"
 
 namespace gs {
 namespace {
@@ -28,10 +29,10 @@ std::unique_ptr<GgufFile> OpenDefaultModel() {
   return f.ok() ? std::move(f).value() : nullptr;
 }
 
-#define REQUIRE_MODEL(file)                                                        \
-  if (!(file)) {                                                                   \
-    if (std::getenv("GS_REQUIRE_MODEL")) FAIL() << "default model not installed";  \
-    GTEST_SKIP() << "default model not installed (scripts/setup.sh)";              \
+#define REQUIRE_MODEL(file)                                                       \
+  if (!(file)) {                                                                  \
+    if (std::getenv("GS_REQUIRE_MODEL")) FAIL() << "default model not installed"; \
+    GTEST_SKIP() << "default model not installed (scripts/setup.sh)";             \
   }
 
 TEST(ModelConfigTest, Gemma3FromMetadata) {

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <cstring>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -107,9 +107,9 @@ TEST(OpsTest, QkNormRopeMatchesReference) {
           ref::RopeNeox(v, head_dim, pos[t], base, 0.5f);
         }
       }
-      cpu::QkNormRope({x.data(), w.data(), pos.data(), tokens, heads, head_dim, head_dim, 1e-6f,
-                       base, 0.5f},
-                      pool);
+      cpu::QkNormRope(
+          {x.data(), w.data(), pos.data(), tokens, heads, head_dim, head_dim, 1e-6f, base, 0.5f},
+          pool);
       // The kernel follows llama.cpp's float angle recurrence, so large angles differ slightly.
       ExpectNear(x, want, 2e-3f, 2e-3f);
     }
@@ -165,8 +165,8 @@ void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, i
     auto k = Random(int64_t{seq_lens[s]} * kv_width, 100 + s);
     auto v = Random(int64_t{seq_lens[s]} * kv_width, 200 + s);
     for (int32_t j = 0; j < seq_lens[s]; ++j) {
-      const int64_t slot = int64_t{block_ids[block_indptr[s] + j / block_size]} * block_size +
-                           j % block_size;
+      const int64_t slot =
+          int64_t{block_ids[block_indptr[s] + j / block_size]} * block_size + j % block_size;
       for (int64_t i = 0; i < kv_width; ++i) {
         k_cache[slot * kv_width + i] = Fp32ToFp16(k[j * kv_width + i]);
         v_cache[slot * kv_width + i] = Fp32ToFp16(v[j * kv_width + i]);
@@ -176,15 +176,15 @@ void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, i
     }
     const int64_t row0 = query_start[s];
     ref::Attention({q.data() + row0 * num_heads * head_dim, k.data(), v.data(),
-                    positions.data() + row0, want.data() + row0 * num_heads * head_dim,
-                    num_new[s], seq_lens[s], num_heads, num_kv_heads, head_dim, window,
+                    positions.data() + row0, want.data() + row0 * num_heads * head_dim, num_new[s],
+                    seq_lens[s], num_heads, num_kv_heads, head_dim, window,
                     1.0f / std::sqrt(static_cast<float>(head_dim)), softcap});
   }
-  cpu::PagedAttention({q.data(), got.data(), k_cache.data(), v_cache.data(), query_start.data(),
-                       positions.data(), seq_lens.data(), block_indptr.data(), block_ids.data(),
-                       num_seqs, num_heads, num_kv_heads, head_dim, block_size, window,
-                       1.0f / std::sqrt(static_cast<float>(head_dim)), softcap},
-                      pool);
+  cpu::PagedAttention(
+      {q.data(), got.data(), k_cache.data(), v_cache.data(), query_start.data(), positions.data(),
+       seq_lens.data(), block_indptr.data(), block_ids.data(), num_seqs, num_heads, num_kv_heads,
+       head_dim, block_size, window, 1.0f / std::sqrt(static_cast<float>(head_dim)), softcap},
+      pool);
   // q and the softmax weights are rounded to f16 (2^-11 relative) on the way.
   ExpectNear(got, want, 5e-3f, 2e-3f);
 }
@@ -193,8 +193,8 @@ TEST(OpsTest, PagedAttentionMatchesContiguousReference) {
   for (int32_t block_size : {16, 32}) {
     for (int32_t window : {0, 64}) {
       for (int32_t head_dim : {256, 512}) {
-        SCOPED_TRACE(testing::Message() << "block " << block_size << " window " << window
-                                        << " head_dim " << head_dim);
+        SCOPED_TRACE(testing::Message()
+                     << "block " << block_size << " window " << window << " head_dim " << head_dim);
         CheckPagedAttention(17, block_size, window, head_dim, 0.0f);
       }
     }
@@ -225,10 +225,10 @@ TEST(OpsTest, PagedAttentionSkipsReleasedBlocksOutsideTheWindow) {
   const int32_t pos = seq_len - 1, query_start[] = {0, 1}, seq_lens[] = {seq_len};
   const int32_t block_indptr[] = {0, 7};
   std::vector<float> got(head_dim, kPoison), want(head_dim);
-  cpu::PagedAttention({q.data(), got.data(), k_cache.data(), v_cache.data(), query_start, &pos,
-                       seq_lens, block_indptr, block_ids.data(), 1, 1, 1, head_dim, block_size,
-                       window, 1.0f, 0.0f},
-                      pool);
+  cpu::PagedAttention(
+      {q.data(), got.data(), k_cache.data(), v_cache.data(), query_start, &pos, seq_lens,
+       block_indptr, block_ids.data(), 1, 1, 1, head_dim, block_size, window, 1.0f, 0.0f},
+      pool);
   ref::Attention({q.data(), k.data(), v.data(), &pos, want.data(), 1, seq_len, 1, 1, head_dim,
                   window, 1.0f, 0.0f});
   ExpectNear(got, want, 5e-3f, 2e-3f);
@@ -292,8 +292,8 @@ TEST(MatMulTest, MatchesReferenceDotsForSeveralTargetsAndRows) {
           ys.emplace_back(num_x_rows * (ns[t] + 3), kPoison);
         }
         for (size_t t = 0; t < types.size(); ++t) {
-          targets.push_back({ws[t].data(), ys[t].data(), ns[t], ns[t] + 3, RowBytes(types[t], k),
-                             types[t]});
+          targets.push_back(
+              {ws[t].data(), ys[t].data(), ns[t], ns[t] + 3, RowBytes(types[t], k), types[t]});
         }
         cpu::MatMul(x.data(), num_x_rows, k, targets, pool, scratch);
         const GgmlType act_type = GetTypeTraits(types[0]).vec_dot_type;
@@ -302,8 +302,8 @@ TEST(MatMulTest, MatchesReferenceDotsForSeveralTargetsAndRows) {
           ref::QuantizeRow(act_type, x.data() + r * k, act.data(), k);
           for (size_t t = 0; t < types.size(); ++t) {
             for (int64_t j = 0; j < ns[t]; ++j) {
-              const float want = ref::VecDot(types[t], ws[t].data() + j * RowBytes(types[t], k),
-                                             act.data(), k);
+              const float want =
+                  ref::VecDot(types[t], ws[t].data() + j * RowBytes(types[t], k), act.data(), k);
               const float got = ys[t][r * (ns[t] + 3) + j];
               ASSERT_NEAR(got, want, 1e-4f * (1 + std::fabs(want)))
                   << GetTypeTraits(types[t]).name << " k " << k << " row " << r << " col " << j;
