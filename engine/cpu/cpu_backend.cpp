@@ -68,7 +68,9 @@ Act CpuBackend::Alloc(int64_t num_rows, int64_t num_cols) {
   }
   if (arena_chunk_idx_ == arena_chunks_.size()) {
     const size_t size = std::max(n, kArenaChunkFloats);
-    arena_chunks_.emplace_back(new (std::align_val_t{64}) float[size]);
+    // Sizes are multiples of 16 floats, as aligned_alloc wants multiples of the alignment.
+    arena_chunks_.emplace_back(static_cast<float*>(std::aligned_alloc(64, size * sizeof(float))));
+    GS_CHECK(arena_chunks_.back() != nullptr);
     arena_chunk_sizes_.push_back(size);
     arena_used_ = 0;
   }

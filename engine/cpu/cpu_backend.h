@@ -2,6 +2,7 @@
 // in paged blocks, and every op runs on one thread pool over all cores.
 #pragma once
 
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -42,7 +43,10 @@ class CpuBackend final : public Backend {
   KvLayout kv_layout_;
   std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // [layer][slot * kv_width] f16
   // Arena: chunks are never moved, so Acts stay valid until ResetArena.
-  std::vector<std::unique_ptr<float[]>> arena_chunks_;
+  struct FreeDeleter {
+    void operator()(float* p) const { std::free(p); }
+  };
+  std::vector<std::unique_ptr<float[], FreeDeleter>> arena_chunks_;
   std::vector<size_t> arena_chunk_sizes_;
   size_t arena_chunk_idx_ = 0, arena_used_ = 0;
   std::vector<uint8_t> matmul_scratch_;

@@ -12,6 +12,24 @@ namespace {
 // (activations are read once per tile, weights once per call).
 constexpr int64_t kRowTile = 16;
 
+// A dot tile reads its weight rows as kDotTileMaxWeightRows interleaved streams, which the
+// hardware prefetchers follow poorly: decode (1 activation row, every weight from DRAM) ran at
+// 92 tokens/s without software prefetch and 180 with it (tg128, 2 threads, Zen 5). So the rows
+// two tiles ahead are prefetched, one instruction per cache line (every other line: ~100
+// tokens/s). Prefill finds the weights in cache after the first activation rows, so only those
+// prefetch.
+constexpr int64_t kPrefetchRows = 2 * kDotTileMaxWeightRows;
+
+// Prefetches the weight rows [first, first + kDotTileMaxWeightRows) that exist (< num_rows).
+void PrefetchRows(const uint8_t* w, size_t row_bytes, int64_t first, int64_t num_rows) {
+  const int64_t end = std::min<int64_t>(first + kDotTileMaxWeightRows, num_rows);
+  if (first >= end) return;
+  const uint8_t* begin = w + first * row_bytes;
+  for (size_t offset = 0; offset < (end - first) * row_bytes; offset += 64) {
+    __builtin_prefetch(begin + offset);
+  }
+}
+
 }  // namespace
 
 void MatMul(const float* x, int64_t num_x_rows, int64_t k, std::span<const MatMulTarget> targets,
@@ -27,29 +45,34 @@ void MatMul(const float* x, int64_t num_x_rows, int64_t k, std::span<const MatMu
   });
 
   // The targets' rows laid end to end: global row j belongs to the target whose range holds it.
-  struct Range {
-    const uint8_t* w;
-    VecDotFn dot;
-    int64_t first_row;
-  } ranges[kMaxMatMulTargets];
-  int64_t total_rows = 0;
+  DotTileFn tiles[kMaxMatMulTargets];
+  int64_t first_rows[kMaxMatMulTargets + 1] = {0};
   for (size_t t = 0; t < targets.size(); ++t) {
-    ranges[t] = {static_cast<const uint8_t*>(targets[t].w), GetVecDot(targets[t].w_type),
-                 total_rows};
-    total_rows += targets[t].n;
+    tiles[t] = GetDotTile(targets[t].w_type);
+    first_rows[t + 1] = first_rows[t] + targets[t].n;
   }
-  pool.ParallelFor(total_rows, kRowTile, [&](int64_t begin, int64_t end) {
+  pool.ParallelFor(first_rows[targets.size()], kRowTile, [&](int64_t begin, int64_t end) {
+    size_t t = 0;
     for (int64_t tile = begin; tile < end; tile += kRowTile) {
       const int64_t tile_end = std::min(end, tile + kRowTile);
-      for (int64_t r = 0; r < num_x_rows; ++r) {
-        const uint8_t* a = act + r * act_row_bytes;
-        size_t t = 0;
-        for (int64_t j = tile; j < tile_end; ++j) {
-          while (j >= ranges[t].first_row + targets[t].n) ++t;
-          const MatMulTarget& target = targets[t];
-          const int64_t row = j - ranges[t].first_row;
-          target.y[r * target.ldy + row] =
-              ranges[t].dot(ranges[t].w + row * target.w_row_bytes, a, k);
+      // Dot tiles never straddle targets: each target's share of the tile, rows [lo, hi).
+      for (int64_t j = tile; j < tile_end; j = first_rows[t + 1]) {
+        while (j >= first_rows[t + 1]) ++t;
+        const MatMulTarget& target = targets[t];
+        const auto* w = static_cast<const uint8_t*>(target.w);
+        const int64_t lo = j - first_rows[t],
+                      hi = std::min(tile_end, first_rows[t + 1]) - first_rows[t];
+        for (int64_t r = 0; r < num_x_rows; r += kDotTileMaxActRows) {
+          const int num_act_rows =
+              static_cast<int>(std::min<int64_t>(kDotTileMaxActRows, num_x_rows - r));
+          for (int64_t row = lo; row < hi; row += kDotTileMaxWeightRows) {
+            const int num_w_rows =
+                static_cast<int>(std::min<int64_t>(kDotTileMaxWeightRows, hi - row));
+            if (r == 0) PrefetchRows(w, target.w_row_bytes, row + kPrefetchRows, target.n);
+            tiles[t](w + row * target.w_row_bytes, target.w_row_bytes, num_w_rows,
+                     act + r * act_row_bytes, act_row_bytes, num_act_rows, k,
+                     target.y + r * target.ldy + row, target.ldy);
+          }
         }
       }
     }

@@ -1,7 +1,9 @@
 // y = x · Wᵀ for f32 activations and weight matrices in any computable GGUF type: activations are
-// quantized once to the weights' vec_dot format (8-bit for quantized weights), then every
-// (activation row, weight row) pair is one integer dot product. Threads split the weight rows,
-// so each row is read from memory once per call however many activation rows there are.
+// quantized once to the weights' vec_dot format (8-bit for quantized weights), then dot tiles
+// (quant_cpu.h) compute up to 4 weight rows x 4 activation rows at a time, each output
+// bit-identical to the single-row dot GetVecDot gives: a row's result never depends on which
+// other rows share the call (batch invariance). Threads split the weight rows, so each row is
+// read from memory once per call however many activation rows there are.
 #pragma once
 
 #include <cstddef>
@@ -17,8 +19,8 @@ class ThreadPool;
 
 // One weight matrix and where its product goes.
 struct MatMulTarget {
-  const void* w;      // [n, k] rows of w_row_bytes in w_type
-  float* y;           // [num_x_rows, ldy]; columns [0, n) are written
+  const void* w;  // [n, k] rows of w_row_bytes in w_type
+  float* y;       // [num_x_rows, ldy]; columns [0, n) are written
   int64_t n, ldy;
   size_t w_row_bytes;
   GgmlType w_type;

@@ -18,6 +18,7 @@
 namespace gs::cpu {
 namespace {
 
+using x86::DotOfTile;
 using x86::HalfToFloat;
 using x86::HsumF32x8;
 using x86::HsumI32x8Pair;
@@ -61,46 +62,93 @@ __m256i BitsToBytes(uint32_t bits) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
 
+// A tile kernel (x86::RunTile) as a DotTileFn. 16 registers hold about 4 outputs' accumulators,
+// block scales and unpacked blocks, so a tile runs as sub-tiles of 4 weight rows x 1 activation row
+// (decode: 4 FMA chains) or 2 x 2 (each weight block unpacked once for 2 activation rows).
+template <typename Kernel>
+void TileOf(const void* w, size_t w_row_bytes, int num_w_rows, const void* act,
+            size_t act_row_bytes, int num_act_rows, int64_t n, float* out, int64_t out_stride) {
+  const int sub_w = num_act_rows == 1 ? 4 : 2;
+  for (int r0 = 0; r0 < num_act_rows; r0 += 2) {
+    for (int i0 = 0; i0 < num_w_rows; i0 += sub_w) {
+      const int rows = num_w_rows - i0 < sub_w ? num_w_rows - i0 : sub_w;
+      const int act_rows = num_act_rows - r0 < 2 ? num_act_rows - r0 : 2;
+      x86::WithTileShape<4, 2>(rows, act_rows, [&]<int kW, int kA>() {
+        x86::RunTile<Kernel, kW, kA>(static_cast<const uint8_t*>(w) + i0 * w_row_bytes, w_row_bytes,
+                                     static_cast<const uint8_t*>(act) + r0 * act_row_bytes,
+                                     act_row_bytes, n, out + r0 * out_stride + i0, out_stride);
+      });
+    }
+  }
+}
+
+template <typename Kernel>
+constexpr internal::DotKernels TileKernels() {
+  return {DotOfTile<Kernel>, TileOf<Kernel>};
+}
+
 // ---- 32-value blocks against Q8_0: Σ_blocks w.d * a.d * Σ w.q * a.q ----------------------------
 
-// Batches of 8 blocks whose scale products come from one vector multiply; each block then
-// broadcasts its scale with one permute and costs one int->float convert and one FMA. The FMAs
-// form a single chain in block order, as in llama.cpp (quant_cpu.h): one accumulator, no
-// reassociation, so one FMA latency per block bounds a row's speed (~1 ns per block on Zen 5).
+// Per output (weight row i, activation row r): batches of 8 blocks whose scale products come from
+// one vector multiply; each block then broadcasts its scale with one permute and costs one
+// int->float convert and one FMA. The FMAs form a single chain in block order, as in llama.cpp
+// (quant_cpu.h): one accumulator, no reassociation, so one FMA latency per block bounds a chain
+// (~1 ns per block on Zen 5), and a tile runs several chains side by side.
 //
-// BlockDot(w_block, a_qs) -> int32x8, lane k = Σ w.q·a.q over elements 4k..4k+3 of the block.
-template <int64_t kWeightBytes, typename BlockDot>
-float DotQ8_0Family(const void* weight_row, const void* act_row, int64_t n, BlockDot block_dot) {
-  const auto* w = static_cast<const uint8_t*>(weight_row);
-  const auto* a = static_cast<const uint8_t*>(act_row);
+// Codes(w_block) -> the weight block's 32 bytes as BlockDot takes them (unpacked once for all
+// activation rows); BlockDot(codes, act_qs) -> int32x8, lane k = Σ w.q·a.q over elements
+// 4k..4k+3 of the block.
+template <int64_t kWeightBytes, int kW, int kA, typename Codes, typename BlockDot>
+void Q8_0FamilyTile(const uint8_t* w, size_t w_row_bytes, const uint8_t* act, size_t act_row_bytes,
+                    int64_t n, float* out, int64_t out_stride, Codes codes, BlockDot block_dot) {
   const int64_t num_blocks = n / 32;
-  __m256 acc = _mm256_setzero_ps();
+  __m256 acc[kW][kA];
+  for (auto& row_acc : acc) {
+    for (__m256& a : row_acc) a = _mm256_setzero_ps();
+  }
   for (int64_t blk_idx = 0; blk_idx < num_blocks; blk_idx += 8) {
     const int count = num_blocks - blk_idx < 8 ? static_cast<int>(num_blocks - blk_idx) : 8;
-    const uint8_t* wb = w + blk_idx * kWeightBytes;
-    const uint8_t* ab = a + blk_idx * kQ8_0Bytes;
-    const auto block_step = [&](__m256 scales, int k) {
-      const __m256 scale = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(k));
-      const __m256i sums = block_dot(wb + k * kWeightBytes, ab + k * kQ8_0Bytes + 2);
-      acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(sums), acc);
+    // scales[i][r] lane k = w.d·a.d of block blk_idx + k.
+    const auto batch_scales = [&](int count, __m256 scales[kW][kA]) {
+      __m256 act_d[kA];
+      for (int r = 0; r < kA; ++r) {
+        act_d[r] =
+            x86::GatherScales<kQ8_0Bytes>(act + r * act_row_bytes + blk_idx * kQ8_0Bytes, count);
+      }
+      for (int i = 0; i < kW; ++i) {
+        const __m256 w_d =
+            x86::GatherScales<kWeightBytes>(w + i * w_row_bytes + blk_idx * kWeightBytes, count);
+        for (int r = 0; r < kA; ++r) scales[i][r] = _mm256_mul_ps(w_d, act_d[r]);
+      }
     };
+    const auto block_step = [&](const __m256 scales[kW][kA], int k) {
+      const int64_t blk = blk_idx + k;
+      __m256i act_q[kA];
+      for (int r = 0; r < kA; ++r) {
+        act_q[r] = Load256(act + r * act_row_bytes + blk * kQ8_0Bytes + 2);
+      }
+      for (int i = 0; i < kW; ++i) {
+        const __m256i w_codes = codes(w + i * w_row_bytes + blk * kWeightBytes);
+        for (int r = 0; r < kA; ++r) {
+          const __m256 scale = _mm256_permutevar8x32_ps(scales[i][r], _mm256_set1_epi32(k));
+          acc[i][r] =
+              _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(block_dot(w_codes, act_q[r])), acc[i][r]);
+        }
+      }
+    };
+    __m256 scales[kW][kA];
     if (count == 8) {  // the hot path: literal counts, fully unrolled
-      const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, 8);
+      batch_scales(8, scales);
 #pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) block_step(scales, k);
     } else {
-      const __m256 scales = x86::BlockScaleProducts<kWeightBytes>(wb, ab, count);
+      batch_scales(count, scales);
       for (int k = 0; k < count; ++k) block_step(scales, k);
     }
   }
-  return HsumF32x8(acc);
-}
-
-// Q8_0: d fp16 @0, qs[32] int8 @2.
-float DotQ8_0(const void* weight_row, const void* act_row, int64_t n) {
-  return DotQ8_0Family<34>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    return DotS8S8(Load256(wb + 2), Load256(aq));
-  });
+  for (int i = 0; i < kW; ++i) {
+    for (int r = 0; r < kA; ++r) out[r * out_stride + i] = HsumF32x8(acc[i][r]);
+  }
 }
 
 // Σ (code - offset) * a per 4 bytes for unsigned codes <= 31: (code - offset) * a pairs stay
@@ -111,138 +159,202 @@ __m256i DotOffsetU8S8(__m256i codes, __m256i a, char offset) {
   return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
+// Q8_0: d fp16 @0, qs[32] int8 @2.
+struct Q8_0Tile {
+  template <int kW, int kA>
+  static void Run(const uint8_t* w, size_t w_row_bytes, const uint8_t* act, size_t act_row_bytes,
+                  int64_t n, float* out, int64_t out_stride) {
+    Q8_0FamilyTile<34, kW, kA>(
+        w, w_row_bytes, act, act_row_bytes, n, out, out_stride,
+        [](const uint8_t* wb) { return Load256(wb + 2); },
+        [](__m256i w_q, __m256i a) { return DotS8S8(w_q, a); });
+  }
+};
+
 // Q4_0: d fp16 @0, qs[16] @2; w.q = nibble - 8.
-float DotQ4_0(const void* weight_row, const void* act_row, int64_t n) {
-  return DotQ8_0Family<18>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    return DotOffsetU8S8(UnpackNibbles32(wb + 2), Load256(aq), 8);
-  });
-}
+struct Q4_0Tile {
+  template <int kW, int kA>
+  static void Run(const uint8_t* w, size_t w_row_bytes, const uint8_t* act, size_t act_row_bytes,
+                  int64_t n, float* out, int64_t out_stride) {
+    Q8_0FamilyTile<18, kW, kA>(
+        w, w_row_bytes, act, act_row_bytes, n, out, out_stride,
+        [](const uint8_t* wb) { return UnpackNibbles32(wb + 2); },
+        [](__m256i codes, __m256i a) { return DotOffsetU8S8(codes, a, 8); });
+  }
+};
 
 // Q5_0: d fp16 @0, qh u32 @2 (bit e = bit 4 of element e), qs[16] @6; w.q = code - 16.
-float DotQ5_0(const void* weight_row, const void* act_row, int64_t n) {
-  return DotQ8_0Family<22>(weight_row, act_row, n, [](const uint8_t* wb, const uint8_t* aq) {
-    uint32_t qh;
-    std::memcpy(&qh, wb + 2, sizeof qh);
-    const __m256i high = _mm256_and_si256(BitsToBytes(qh), _mm256_set1_epi8(16));
-    return DotOffsetU8S8(_mm256_or_si256(UnpackNibbles32(wb + 6), high), Load256(aq), 16);
-  });
-}
+struct Q5_0Tile {
+  template <int kW, int kA>
+  static void Run(const uint8_t* w, size_t w_row_bytes, const uint8_t* act, size_t act_row_bytes,
+                  int64_t n, float* out, int64_t out_stride) {
+    Q8_0FamilyTile<22, kW, kA>(
+        w, w_row_bytes, act, act_row_bytes, n, out, out_stride,
+        [](const uint8_t* wb) {
+          uint32_t qh;
+          std::memcpy(&qh, wb + 2, sizeof qh);
+          const __m256i high = _mm256_and_si256(BitsToBytes(qh), _mm256_set1_epi8(16));
+          return _mm256_or_si256(UnpackNibbles32(wb + 6), high);
+        },
+        [](__m256i codes, __m256i a) { return DotOffsetU8S8(codes, a, 16); });
+  }
+};
 
 // ---- 256-value blocks against Q8_K ---------------------------------------------------------
 
 // Q4_K: d @0, dmin @2 (fp16), scales[12] @4, qs[128] @16. Per block:
 // d·a.d·Σ_j sc_j·Σ_{e∈j} v·aq − dmin·a.d·Σ_j mn_j·(bsums[2j] + bsums[2j+1]), with both integer
-// sums accumulated in llama.cpp's order (x86::AccumulateQ4K).
-float DotQ4_K(const void* weight_row, const void* act_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(weight_row);
-  const auto* a = static_cast<const uint8_t*>(act_row);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m128 acc = _mm_setzero_ps();
-  for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
-    const uint8_t* wb = w + blk_idx * 144;
-    const uint8_t* ab = a + blk_idx * kQ8KBytes;
-    const uint8_t* aq = ab + kQ8KQsOffset;
-    const float a_d = LoadFloat(ab);
-    uint64_t scales8, mins8;
-    x86::UnpackQ4KScales(wb + 4, &scales8, &mins8);
-
-    // Mins: bsums pairs (b_2j, b_2j+1) times (mn_j, mn_j).
-    const __m128i mins16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mins8)));
-    const __m256i mins_dup = _mm256_cvtepu16_epi32(mins16);  // mn_j in both halves of lane j
-    const __m256i mins_pairs = _mm256_or_si256(mins_dup, _mm256_slli_epi32(mins_dup, 16));
-    const __m256i min_sums = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), mins_pairs);
-
-    // Scales as int16, one 128-bit copy per lane; shuffled to a broadcast per sub-block.
-    const __m256i scales16 = _mm256_broadcastsi128_si256(
-        _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales8))));
-    __m256i sum = _mm256_setzero_si256();
-#pragma GCC unroll 8
-    for (int chunk_idx = 0; chunk_idx < 4; ++chunk_idx) {
-      // 32 bytes of qs feed 64 values: low nibbles = sub-block 2c, high nibbles = 2c + 1.
-      const __m256i q = Load256(wb + 16 + 32 * chunk_idx);
-      const __m256i q_lo = _mm256_and_si256(q, low4);
-      const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-      const __m256i p_lo = _mm256_maddubs_epi16(q_lo, Load256(aq + 64 * chunk_idx));
-      const __m256i p_hi = _mm256_maddubs_epi16(q_hi, Load256(aq + 64 * chunk_idx + 32));
-      const int sub_lo = 2 * chunk_idx, sub_hi = 2 * chunk_idx + 1;
-      const __m256i sc_lo =
-          _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(0x0100 + 0x0202 * sub_lo));
-      const __m256i sc_hi =
-          _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(0x0100 + 0x0202 * sub_hi));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_lo, sc_lo));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p_hi, sc_hi));
+// sums accumulated in llama.cpp's order (x86::AccumulateQ4K). Each weight block is unpacked once
+// per 64-value chunk for all activation rows.
+struct Q4_KTile {
+  template <int kW, int kA>
+  static void Run(const uint8_t* w, size_t w_row_bytes, const uint8_t* act, size_t act_row_bytes,
+                  int64_t n, float* out, int64_t out_stride) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m128 acc[kW][kA];
+    for (auto& row_acc : acc) {
+      for (__m128& a : row_acc) a = _mm_setzero_ps();
     }
-    acc = x86::AccumulateQ4K(wb, a_d, sum, min_sums, acc);
+    for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
+      const uint8_t* wb[kW];
+      const uint8_t* ab[kA];
+      for (int i = 0; i < kW; ++i) wb[i] = w + i * w_row_bytes + blk_idx * 144;
+      for (int r = 0; r < kA; ++r) ab[r] = act + r * act_row_bytes + blk_idx * kQ8KBytes;
+      __m256i mins_pairs[kW], scales16[kW];
+      for (int i = 0; i < kW; ++i) {
+        uint64_t scales8, mins8;
+        x86::UnpackQ4KScales(wb[i] + 4, &scales8, &mins8);
+        // Mins as (mn_j, mn_j) int16 pairs against bsums pairs (b_2j, b_2j+1).
+        const __m256i mins_dup = _mm256_cvtepu16_epi32(
+            _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(mins8))));
+        mins_pairs[i] = _mm256_or_si256(mins_dup, _mm256_slli_epi32(mins_dup, 16));
+        // Scales as int16, one 128-bit copy per lane; shuffled to a broadcast per sub-block.
+        scales16[i] = _mm256_broadcastsi128_si256(
+            _mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(scales8))));
+      }
+      __m256i sum[kW][kA];
+      for (auto& row_sum : sum) {
+        for (__m256i& s : row_sum) s = _mm256_setzero_si256();
+      }
+#pragma GCC unroll 8
+      for (int chunk_idx = 0; chunk_idx < 4; ++chunk_idx) {
+        const int sub_lo = 2 * chunk_idx, sub_hi = 2 * chunk_idx + 1;
+        for (int i = 0; i < kW; ++i) {
+          // 32 bytes of qs feed 64 values: low nibbles = sub-block 2c, high nibbles = 2c + 1.
+          const __m256i q = Load256(wb[i] + 16 + 32 * chunk_idx);
+          const __m256i q_lo = _mm256_and_si256(q, low4);
+          const __m256i q_hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+          const __m256i sc_lo =
+              _mm256_shuffle_epi8(scales16[i], _mm256_set1_epi16(0x0100 + 0x0202 * sub_lo));
+          const __m256i sc_hi =
+              _mm256_shuffle_epi8(scales16[i], _mm256_set1_epi16(0x0100 + 0x0202 * sub_hi));
+          for (int r = 0; r < kA; ++r) {
+            const uint8_t* aq = ab[r] + kQ8KQsOffset + 64 * chunk_idx;
+            const __m256i p_lo = _mm256_maddubs_epi16(q_lo, Load256(aq));
+            const __m256i p_hi = _mm256_maddubs_epi16(q_hi, Load256(aq + 32));
+            sum[i][r] = _mm256_add_epi32(sum[i][r], _mm256_madd_epi16(p_lo, sc_lo));
+            sum[i][r] = _mm256_add_epi32(sum[i][r], _mm256_madd_epi16(p_hi, sc_hi));
+          }
+        }
+      }
+      for (int i = 0; i < kW; ++i) {
+        const __m128 d_dmin = x86::Q4KScales(wb[i]);
+        for (int r = 0; r < kA; ++r) {
+          const __m256i min_sums =
+              _mm256_madd_epi16(Load256(ab[r] + kQ8KBsumsOffset), mins_pairs[i]);
+          acc[i][r] = x86::AccumulateQ4K(d_dmin, LoadFloat(ab[r]), sum[i][r], min_sums, acc[i][r]);
+        }
+      }
+    }
+    for (int i = 0; i < kW; ++i) {
+      for (int r = 0; r < kA; ++r) out[r * out_stride + i] = x86::Q4KResult(acc[i][r]);
+    }
   }
-  return x86::Q4KResult(acc);
-}
+};
 
 // Q6_K: ql[128] @0, qh[64] @128, scales[16] int8 @192, d fp16 @208. Quants are kept unsigned
 // (q6 = q + 32, 0..63) for maddubs; the −32 comes back through the bsums:
 // Σ_g sc_g·Σ q·aq = Σ_g sc_g·Σ q6·aq − 32·Σ_g sc_g·bsums[g]. Lane k of a block's sum covers
 // elements 4k..4k+3 of each 32-value chunk and the bsums of groups 2k, 2k+1, as in llama.cpp,
-// whose float order (one FMA per block) this follows.
-float DotQ6_K(const void* weight_row, const void* act_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(weight_row);
-  const auto* a = static_cast<const uint8_t*>(act_row);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m256i bits45 = _mm256_set1_epi8(0x30);
-  // Per 32-value chunk c (groups 2c, 2c+1): low lane broadcasts int16 2(c%4), high lane
-  // 2(c%4) + 1 of an 8-scale 128-bit vector.
-  const __m256i chunk_shuffle[4] = {
-      _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3,
-                       2, 3, 2, 3, 2, 3),
-      _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7,
-                       6, 7, 6, 7, 6, 7),
-      _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
-                       11, 10, 11, 10, 11, 10, 11, 10, 11),
-      _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
-                       15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
-  };
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
-    const uint8_t* wb = w + blk_idx * 210;
-    const uint8_t* ab = a + blk_idx * kQ8KBytes;
-    const uint8_t* aq = ab + kQ8KQsOffset;
-    const __m128i scales8 = Load128(wb + 192);
-    const __m256i scales16 = _mm256_cvtepi8_epi16(scales8);
-    const __m256i scales_first = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(scales16));
-    const __m256i scales_second =
-        _mm256_broadcastsi128_si256(_mm256_extracti128_si256(scales16, 1));
-    __m256i sum = _mm256_setzero_si256();
+// whose float order (one FMA per block) this follows. Each 32-value chunk of a weight block is
+// unpacked once for all activation rows.
+struct Q6_KTile {
+  template <int kW, int kA>
+  static void Run(const uint8_t* w, size_t w_row_bytes, const uint8_t* act, size_t act_row_bytes,
+                  int64_t n, float* out, int64_t out_stride) {
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    const __m256i bits45 = _mm256_set1_epi8(0x30);
+    // Per 32-value chunk c (groups 2c, 2c+1): low lane broadcasts int16 2(c%4), high lane
+    // 2(c%4) + 1 of an 8-scale 128-bit vector.
+    const __m256i chunk_shuffle[4] = {
+        _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2,
+                         3, 2, 3, 2, 3, 2, 3),
+        _mm256_setr_epi8(4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6,
+                         7, 6, 7, 6, 7, 6, 7),
+        _mm256_setr_epi8(8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10,
+                         11, 10, 11, 10, 11, 10, 11, 10, 11),
+        _mm256_setr_epi8(12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 14, 15, 14,
+                         15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15),
+    };
+    __m256 acc[kW][kA];
+    for (auto& row_acc : acc) {
+      for (__m256& a : row_acc) a = _mm256_setzero_ps();
+    }
+    for (int64_t blk_idx = 0; blk_idx < n / 256; ++blk_idx) {
+      const uint8_t* wb[kW];
+      const uint8_t* ab[kA];
+      for (int i = 0; i < kW; ++i) wb[i] = w + i * w_row_bytes + blk_idx * 210;
+      for (int r = 0; r < kA; ++r) ab[r] = act + r * act_row_bytes + blk_idx * kQ8KBytes;
+      __m256i sum[kW][kA];
+      for (auto& row_sum : sum) {
+        for (__m256i& s : row_sum) s = _mm256_setzero_si256();
+      }
 #pragma GCC unroll 8
-    for (int half_idx = 0; half_idx < 2; ++half_idx) {
-      // 128 values: ql bytes A = ql[64h..+31], B = ql[64h+32..+63], high bits H = qh[32h..+31].
-      // Values 0-31: lo4(A) | H bits 0-1; 32-63: lo4(B) | bits 2-3; 64-95: hi4(A) | bits 4-5;
-      // 96-127: hi4(B) | bits 6-7 (the 0x30 mask drops bits shifted in from neighbour bytes).
-      const __m256i ql_a = Load256(wb + 64 * half_idx);
-      const __m256i ql_b = Load256(wb + 64 * half_idx + 32);
-      const __m256i qh = Load256(wb + 128 + 32 * half_idx);
-      const __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql_a, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), bits45)),
-          _mm256_or_si256(_mm256_and_si256(ql_b, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_a, 4), low4),
-                          _mm256_and_si256(qh, bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql_b, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), bits45)),
-      };
-      const __m256i scales_half = half_idx == 0 ? scales_first : scales_second;
+      for (int half_idx = 0; half_idx < 2; ++half_idx) {
 #pragma GCC unroll 8
-      for (int k = 0; k < 4; ++k) {
-        const __m256i p = _mm256_maddubs_epi16(q[k], Load256(aq + 128 * half_idx + 32 * k));
-        const __m256i sc = _mm256_shuffle_epi8(scales_half, chunk_shuffle[k]);
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, sc));
+        for (int k = 0; k < 4; ++k) {
+          for (int i = 0; i < kW; ++i) {
+            // 128 values: ql bytes A = ql[64h..+31], B = ql[64h+32..+63], high bits
+            // H = qh[32h..+31]. Values 0-31: lo4(A) | H bits 0-1; 32-63: lo4(B) | bits 2-3;
+            // 64-95: hi4(A) | bits 4-5; 96-127: hi4(B) | bits 6-7 (the 0x30 mask drops bits
+            // shifted in from neighbour bytes).
+            const __m256i ql = Load256(wb[i] + 64 * half_idx + 32 * (k % 2));
+            const __m256i qh = Load256(wb[i] + 128 + 32 * half_idx);
+            const __m256i low = k < 2 ? _mm256_and_si256(ql, low4)
+                                      : _mm256_and_si256(_mm256_srli_epi16(ql, 4), low4);
+            const __m256i high = k == 0   ? _mm256_slli_epi16(qh, 4)
+                                 : k == 1 ? _mm256_slli_epi16(qh, 2)
+                                 : k == 2 ? qh
+                                          : _mm256_srli_epi16(qh, 2);
+            const __m256i q = _mm256_or_si256(low, _mm256_and_si256(high, bits45));
+            // The half's 8 scales in each 128-bit lane, shuffled to this chunk's two groups.
+            const __m256i scales_half = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(
+                _mm_loadl_epi64(reinterpret_cast<const __m128i*>(wb[i] + 192 + 8 * half_idx))));
+            const __m256i sc = _mm256_shuffle_epi8(scales_half, chunk_shuffle[k]);
+            for (int r = 0; r < kA; ++r) {
+              const __m256i p =
+                  _mm256_maddubs_epi16(q, Load256(ab[r] + kQ8KQsOffset + 128 * half_idx + 32 * k));
+              sum[i][r] = _mm256_add_epi32(sum[i][r], _mm256_madd_epi16(p, sc));
+            }
+          }
+        }
+      }
+      for (int i = 0; i < kW; ++i) {
+        const __m256i scales16 = _mm256_cvtepi8_epi16(Load128(wb[i] + 192));
+        const float w_d = HalfToFloat(wb[i] + 208);
+        for (int r = 0; r < kA; ++r) {
+          const __m256i bsum_terms = _mm256_madd_epi16(Load256(ab[r] + kQ8KBsumsOffset), scales16);
+          const __m256i lanes = _mm256_sub_epi32(sum[i][r], _mm256_slli_epi32(bsum_terms, 5));
+          acc[i][r] = _mm256_fmadd_ps(_mm256_set1_ps(LoadFloat(ab[r]) * w_d),
+                                      _mm256_cvtepi32_ps(lanes), acc[i][r]);
+        }
       }
     }
-    const __m256i bsum_terms = _mm256_madd_epi16(Load256(ab + kQ8KBsumsOffset), scales16);
-    sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(bsum_terms, 5));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(LoadFloat(ab) * HalfToFloat(wb + 208)),
-                          _mm256_cvtepi32_ps(sum), acc);
+    for (int i = 0; i < kW; ++i) {
+      for (int r = 0; r < kA; ++r) out[r * out_stride + i] = HsumF32x8(acc[i][r]);
+    }
   }
-  return HsumF32x8(acc);
-}
+};
 
 // ---- Float weights against f32 activations -------------------------------------------------
 
@@ -387,26 +499,26 @@ void QuantizeQ8_K(const float* src, void* dst, int64_t n) {
 
 namespace internal {
 
-VecDotFn Avx2VecDot(GgmlType weight_type) {
+DotKernels Avx2Dots(GgmlType weight_type) {
   switch (weight_type) {
     case GgmlType::kF32:
-      return DotF32;
+      return internal::SingleRowDot<DotF32>();
     case GgmlType::kF16:
-      return DotF16;
+      return internal::SingleRowDot<DotF16>();
     case GgmlType::kBF16:
-      return DotBF16;
+      return internal::SingleRowDot<DotBF16>();
     case GgmlType::kQ4_0:
-      return DotQ4_0;
+      return TileKernels<Q4_0Tile>();
     case GgmlType::kQ5_0:
-      return DotQ5_0;
+      return TileKernels<Q5_0Tile>();
     case GgmlType::kQ8_0:
-      return DotQ8_0;
+      return TileKernels<Q8_0Tile>();
     case GgmlType::kQ4_K:
-      return DotQ4_K;
+      return TileKernels<Q4_KTile>();
     case GgmlType::kQ6_K:
-      return DotQ6_K;
+      return TileKernels<Q6_KTile>();
     default:
-      return nullptr;
+      return {};
   }
 }
 

@@ -7,74 +7,8 @@
 #include <cstring>
 #include <initializer_list>
 
-#include "kernels/ref/quant_ref.h"
-
 namespace gs::cpu {
 namespace {
-
-template <GgmlType kType>
-float RefVecDot(const void* weight_row, const void* act_row, int64_t n) {
-  return ref::VecDot(kType, weight_row, act_row, n);
-}
-
-template <GgmlType kType>
-void RefQuantizeRow(const float* src, void* dst, int64_t n) {
-  ref::QuantizeRow(kType, src, dst, n);
-}
-
-VecDotFn ScalarVecDot(GgmlType type) {
-  using T = GgmlType;
-  switch (type) {
-    case T::kF32:
-      return RefVecDot<T::kF32>;
-    case T::kF16:
-      return RefVecDot<T::kF16>;
-    case T::kBF16:
-      return RefVecDot<T::kBF16>;
-    case T::kQ4_0:
-      return RefVecDot<T::kQ4_0>;
-    case T::kQ4_1:
-      return RefVecDot<T::kQ4_1>;
-    case T::kQ5_0:
-      return RefVecDot<T::kQ5_0>;
-    case T::kQ5_1:
-      return RefVecDot<T::kQ5_1>;
-    case T::kQ8_0:
-      return RefVecDot<T::kQ8_0>;
-    case T::kQ2_K:
-      return RefVecDot<T::kQ2_K>;
-    case T::kQ3_K:
-      return RefVecDot<T::kQ3_K>;
-    case T::kQ4_K:
-      return RefVecDot<T::kQ4_K>;
-    case T::kQ5_K:
-      return RefVecDot<T::kQ5_K>;
-    case T::kQ6_K:
-      return RefVecDot<T::kQ6_K>;
-    case T::kIQ4_NL:
-      return RefVecDot<T::kIQ4_NL>;
-    case T::kIQ4_XS:
-      return RefVecDot<T::kIQ4_XS>;
-    default:
-      return nullptr;
-  }
-}
-
-QuantizeRowFn ScalarQuantizeRow(GgmlType type) {
-  using T = GgmlType;
-  switch (type) {
-    case T::kF32:
-      return RefQuantizeRow<T::kF32>;
-    case T::kQ8_0:
-      return RefQuantizeRow<T::kQ8_0>;
-    case T::kQ8_1:
-      return RefQuantizeRow<T::kQ8_1>;
-    case T::kQ8_K:
-      return RefQuantizeRow<T::kQ8_K>;
-    default:
-      return nullptr;
-  }
-}
 
 Isa BestSupportedIsa() {
   if (CpuSupports(Isa::kAvx512Vnni)) return Isa::kAvx512Vnni;
@@ -131,24 +65,42 @@ const char* IsaName(Isa isa) {
   return "?";
 }
 
-VecDotFn GetVecDotFor(Isa isa, GgmlType weight_type) {
-  if (!CpuSupports(isa)) return nullptr;
+namespace {
+
+// The ISA's dot kernels for the type; empty where it has none or the CPU lacks the ISA.
+internal::DotKernels DotsFor(Isa isa, GgmlType weight_type) {
+  if (!CpuSupports(isa)) return {};
   switch (isa) {
     case Isa::kScalar:
-      return ScalarVecDot(weight_type);
+      return internal::ScalarDots(weight_type);
     case Isa::kAvx2:
-      return internal::Avx2VecDot(weight_type);
+      return internal::Avx2Dots(weight_type);
     case Isa::kAvx512Vnni:
-      return internal::Avx512VnniVecDot(weight_type);
+      return internal::Avx512VnniDots(weight_type);
   }
-  return nullptr;
+  return {};
 }
+
+// The kernels of the best ISA under ActiveIsa() that has the type.
+internal::DotKernels BestDots(GgmlType weight_type) {
+  for (int isa = static_cast<int>(ActiveIsa()); isa >= 0; --isa) {
+    const internal::DotKernels kernels = DotsFor(static_cast<Isa>(isa), weight_type);
+    if (kernels.dot != nullptr) return kernels;
+  }
+  return {};
+}
+
+}  // namespace
+
+VecDotFn GetVecDotFor(Isa isa, GgmlType weight_type) { return DotsFor(isa, weight_type).dot; }
+
+DotTileFn GetDotTileFor(Isa isa, GgmlType weight_type) { return DotsFor(isa, weight_type).tile; }
 
 QuantizeRowFn GetQuantizeRowFor(Isa isa, GgmlType act_type) {
   if (!CpuSupports(isa)) return nullptr;
   switch (isa) {
     case Isa::kScalar:
-      return ScalarQuantizeRow(act_type);
+      return internal::ScalarQuantizeRow(act_type);
     case Isa::kAvx2:
       return internal::Avx2QuantizeRow(act_type);
     case Isa::kAvx512Vnni:
@@ -157,12 +109,9 @@ QuantizeRowFn GetQuantizeRowFor(Isa isa, GgmlType act_type) {
   return nullptr;
 }
 
-VecDotFn GetVecDot(GgmlType weight_type) {
-  for (int isa = static_cast<int>(ActiveIsa()); isa >= 0; --isa) {
-    if (VecDotFn fn = GetVecDotFor(static_cast<Isa>(isa), weight_type)) return fn;
-  }
-  return nullptr;
-}
+VecDotFn GetVecDot(GgmlType weight_type) { return BestDots(weight_type).dot; }
+
+DotTileFn GetDotTile(GgmlType weight_type) { return BestDots(weight_type).tile; }
 
 QuantizeRowFn GetQuantizeRow(GgmlType act_type) {
   for (int isa = static_cast<int>(ActiveIsa()); isa >= 0; --isa) {

@@ -3,7 +3,9 @@
 // Everything here has internal linkage on purpose (static): each ISA file keeps its own copy, so
 // the linker can never hand an AVX-512-compiled body to code running on a lesser CPU (which
 // could happen with an ordinary inline function). For the same reason the ISA files use no
-// inline functions or templates from other headers (quant_types.h's LoadU16, std::min, ...).
+// inline functions or templates from other headers (quant_types.h's LoadU16, std::min, ...),
+// save quant_cpu.h's TileOfVecDot, whose instantiations take their kernel argument's internal
+// linkage.
 #pragma once
 
 #include <immintrin.h>
@@ -52,12 +54,12 @@ static inline __m128i GatherHalves(const uint8_t* p, int count) {
   return _mm_insert_epi64(_mm_cvtsi64_si128(static_cast<int64_t>(lo)), static_cast<int64_t>(hi), 1);
 }
 
-// w.d * a.d for up to 8 consecutive 32-value blocks of weights (kWeightBytes each) and Q8_0
-// activations, in lanes 0..count-1 (the rest 0). One vector multiply instead of 8 scalar ones.
-template <int64_t kWeightBytes>
-static inline __m256 BlockScaleProducts(const uint8_t* w, const uint8_t* a, int count) {
-  return _mm256_mul_ps(_mm256_cvtph_ps(GatherHalves<kWeightBytes>(w, count)),
-                       _mm256_cvtph_ps(GatherHalves<kQ8_0Bytes>(a, count)));
+// Up to 8 fp16 fields at stride kStride as floats (missing lanes 0): the scales of up to 8
+// consecutive blocks of one row. Conversion is exact, so products of these are the products of
+// the scalar values, one rounding each.
+template <int64_t kStride>
+static inline __m256 GatherScales(const uint8_t* p, int count) {
+  return _mm256_cvtph_ps(GatherHalves<kStride>(p, count));
 }
 
 // ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)), llama.cpp's hsum_float_8 association: the
@@ -76,15 +78,19 @@ static inline __m128i HsumI32x8Pair(__m256i g0, __m256i g1) {
   return _mm_add_epi32(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
 }
 
-// One Q4_K block (d, dmin fp16 at wb) of llama.cpp's two per-row float accumulators, acc in lane 0
-// and acc_min in lane 1: acc += isum·(d·a.d) and acc_min += imin·(dmin·a.d), each one fused
-// multiply-add, where isum and imin are the (exact) lane sums of `sums` and `min_sums`.
-static inline __m128 AccumulateQ4K(const uint8_t* wb, float a_d, __m256i sums, __m256i min_sums,
-                                   __m128 acc) {
+// A Q4_K block's d and dmin (fp16 at wb) in lanes 0 and 1.
+static inline __m128 Q4KScales(const uint8_t* wb) {
   uint32_t d_dmin;
   std::memcpy(&d_dmin, wb, sizeof d_dmin);
-  const __m128 scales =  // lanes 0, 1: d·a.d, dmin·a.d
-      _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int32_t>(d_dmin))), _mm_set1_ps(a_d));
+  return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int32_t>(d_dmin)));
+}
+
+// One Q4_K block (Q4KScales d_dmin) of llama.cpp's two per-row float accumulators, acc in lane 0
+// and acc_min in lane 1: acc += isum·(d·a.d) and acc_min += imin·(dmin·a.d), each one fused
+// multiply-add, where isum and imin are the (exact) lane sums of `sums` and `min_sums`.
+static inline __m128 AccumulateQ4K(__m128 d_dmin, float a_d, __m256i sums, __m256i min_sums,
+                                   __m128 acc) {
+  const __m128 scales = _mm_mul_ps(d_dmin, _mm_set1_ps(a_d));  // lanes 0, 1: d·a.d, dmin·a.d
   return _mm_fmadd_ps(_mm_cvtepi32_ps(HsumI32x8Pair(sums, min_sums)), scales, acc);
 }
 
@@ -106,6 +112,63 @@ static inline void UnpackQ4KScales(const uint8_t* packed, uint64_t* scales, uint
   const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0fu) | ((w[1] >> 2) & 0x30303030u);
   *scales = sc_lo | (static_cast<uint64_t>(sc_hi) << 32);
   *mins = mn_lo | (static_cast<uint64_t>(mn_hi) << 32);
+}
+
+// fn.template operator()<kW, kA>() for kW = num_w_rows in [1, kMaxW] and kA = num_act_rows in
+// [1, kMaxA]: a tile kernel compiled for each shape keeps its accumulators in registers.
+template <int kMaxW, int kMaxA, typename Fn>
+static inline void WithTileShape(int num_w_rows, int num_act_rows, Fn fn) {
+  const auto with_act_rows = [&]<int kW>() {
+    switch (num_act_rows) {
+      case 1:
+        return fn.template operator()<kW, 1>();
+      case 2:
+        if constexpr (kMaxA >= 2) return fn.template operator()<kW, 2>();
+        break;
+      case 3:
+        if constexpr (kMaxA >= 3) return fn.template operator()<kW, 3>();
+        break;
+      case 4:
+        if constexpr (kMaxA >= 4) return fn.template operator()<kW, 4>();
+        break;
+    }
+    __builtin_unreachable();
+  };
+  switch (num_w_rows) {
+    case 1:
+      return with_act_rows.template operator()<1>();
+    case 2:
+      if constexpr (kMaxW >= 2) return with_act_rows.template operator()<2>();
+      break;
+    case 3:
+      if constexpr (kMaxW >= 3) return with_act_rows.template operator()<3>();
+      break;
+    case 4:
+      if constexpr (kMaxW >= 4) return with_act_rows.template operator()<4>();
+      break;
+  }
+  __builtin_unreachable();
+}
+
+// Kernel::Run<kW, kA>(w, w_row_bytes, act, act_row_bytes, n, out, out_stride), a tile kernel of
+// one shape, as its own function with every call inside inlined: the kernels keep their values
+// in registers only if their small helpers and lambdas are inlined, which GCC's growth limits
+// stop short of once several shapes share one function (measured: 2x slower AVX2 Q8_0 tiles).
+template <typename Kernel, int kW, int kA>
+[[gnu::flatten, gnu::noinline]] static void RunTile(const uint8_t* w, size_t w_row_bytes,
+                                                    const uint8_t* act, size_t act_row_bytes,
+                                                    int64_t n, float* out, int64_t out_stride) {
+  Kernel::template Run<kW, kA>(w, w_row_bytes, act, act_row_bytes, n, out, out_stride);
+}
+
+// The 1 x 1 tile as a single-row dot: the tile kernels are the only implementation, so a dot and
+// a tile output cannot disagree.
+template <typename Kernel>
+static float DotOfTile(const void* weight_row, const void* act_row, int64_t n) {
+  float out;
+  RunTile<Kernel, 1, 1>(static_cast<const uint8_t*>(weight_row), 0,
+                        static_cast<const uint8_t*>(act_row), 0, n, &out, 0);
+  return out;
 }
 
 }  // namespace gs::cpu::x86

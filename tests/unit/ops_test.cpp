@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -11,6 +12,7 @@
 
 #include "kernels/cpu/matmul_cpu.h"
 #include "kernels/cpu/ops_cpu.h"
+#include "kernels/cpu/quant_cpu.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/quant_types.h"
 #include "kernels/ref/ops_ref.h"
@@ -264,7 +266,7 @@ std::vector<uint8_t> RandomWeights(GgmlType type, int64_t n, int64_t k, uint32_t
     const uint16_t scale = Fp32ToFp16(0.01f + 0.01f * (rng() % 100) / 100.0f);
     if (type == GgmlType::kQ8_0 || type == GgmlType::kQ5_0 || type == GgmlType::kQ4_0) {
       std::memcpy(p, &scale, 2);
-    } else if (type == GgmlType::kQ4_K) {
+    } else if (type == GgmlType::kQ4_K || type == GgmlType::kQ4_1) {
       std::memcpy(p, &scale, 2);
       std::memcpy(p + 2, &scale, 2);
     } else if (type == GgmlType::kQ6_K) {
@@ -310,6 +312,54 @@ TEST(MatMulTest, MatchesReferenceDotsForSeveralTargetsAndRows) {
             }
             // Columns past n are not the kernel's to write.
             EXPECT_TRUE(std::isnan(ys[t][r * (ns[t] + 3) + ns[t]]));
+          }
+        }
+      }
+    }
+  }
+}
+
+// Bit for bit what the single-row dot gives for every output, whatever the number of activation
+// rows (batch invariance): row counts below, at and above a dot tile's, weight row counts that
+// put target boundaries inside tiles, several targets per call, and a type without a tile kernel
+// of its own (Q4_1).
+TEST(MatMulTest, BitwiseEqualToSingleRowDots) {
+  cpu::ThreadPool pool(2);
+  std::vector<uint8_t> scratch;
+  const std::vector<int64_t> ns = {37, 1, 100};
+  struct Case {
+    std::vector<GgmlType> types;  // sharing one activation format
+    int64_t k;
+  };
+  for (const Case& c :
+       {Case{{GgmlType::kQ5_0, GgmlType::kQ8_0, GgmlType::kQ4_0}, 640},
+        Case{{GgmlType::kQ4_K, GgmlType::kQ6_K}, 512}, Case{{GgmlType::kQ4_1}, 96}}) {
+    for (int64_t num_x_rows : {1, 2, 5, 17}) {
+      const auto x = Random(num_x_rows * c.k, 21, 2.0f);
+      std::vector<std::vector<uint8_t>> ws;
+      std::vector<std::vector<float>> ys;
+      std::vector<cpu::MatMulTarget> targets;
+      for (size_t t = 0; t < c.types.size(); ++t) {
+        ws.push_back(RandomWeights(c.types[t], ns[t], c.k, 40 + t));
+        ys.emplace_back(num_x_rows * ns[t], kPoison);
+      }
+      for (size_t t = 0; t < c.types.size(); ++t) {
+        targets.push_back(
+            {ws[t].data(), ys[t].data(), ns[t], ns[t], RowBytes(c.types[t], c.k), c.types[t]});
+      }
+      cpu::MatMul(x.data(), num_x_rows, c.k, targets, pool, scratch);
+      const GgmlType act_type = GetTypeTraits(c.types[0]).vec_dot_type;
+      std::vector<uint8_t> act(RowBytes(act_type, c.k));
+      for (int64_t r = 0; r < num_x_rows; ++r) {
+        cpu::GetQuantizeRow(act_type)(x.data() + r * c.k, act.data(), c.k);
+        for (size_t t = 0; t < c.types.size(); ++t) {
+          const cpu::VecDotFn dot = cpu::GetVecDot(c.types[t]);
+          for (int64_t j = 0; j < ns[t]; ++j) {
+            const float want = dot(ws[t].data() + j * RowBytes(c.types[t], c.k), act.data(), c.k);
+            const float got = ys[t][r * ns[t] + j];
+            ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+                << GetTypeTraits(c.types[t]).name << " rows " << num_x_rows << " row " << r
+                << " col " << j << ": " << got << " vs " << want;
           }
         }
       }

@@ -1,6 +1,7 @@
 // Reference (de)quantization and dot products against hand-built blocks, the reference dot
-// products against dequantized float math, and every SIMD kernel this CPU runs against the
-// reference. Layouts and formulas: ../shared/reference/gguf-quant-tokenizer.md §4-§5.
+// products against dequantized float math, and every kernel this CPU runs (scalar and SIMD)
+// against the reference, against llama.cpp's float order and, as dot tiles, against its own
+// single-row dots. Layouts and formulas: ../shared/reference/gguf-quant-tokenizer.md §4-§5.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <ios>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -636,10 +638,11 @@ TEST_P(IsaTest, Q8_0ExtremeCodes) {
 // ---- Float summation order -------------------------------------------------------------------
 //
 // The model is chaotic in float summation order: a last-bit change in one dot product can flip a
-// later 8-bit activation rounding and grow to tenths of a logit. So the SIMD kernels of the
-// model's weight types all follow one order, llama.cpp's x86 one (for logits as close to
-// llama.cpp's as possible), on every ISA (so that the machine never changes the output). The
-// models below spell that order out in scalar code; the kernels must match them bit for bit.
+// later 8-bit activation rounding and grow to tenths of a logit. So the kernels of the model's
+// weight types all follow one order, llama.cpp's x86 one (for logits as close to llama.cpp's as
+// possible), on every ISA, scalar included (so that the machine never changes the output). The
+// models below spell that order out independently of the kernels (from dequantized values); the
+// kernels must match them bit for bit.
 
 const T kOrderedTypes[] = {T::kQ8_0, T::kQ5_0, T::kQ4_0, T::kQ4_K, T::kQ6_K};
 
@@ -782,7 +785,6 @@ void ForOrderCases(Each each) {
 }
 
 TEST_P(IsaTest, VecDotFollowsLlamaCppOrder) {
-  if (GetParam() == cpu::Isa::kScalar) GTEST_SKIP() << "the scalar kernels are the reference";
   ForOrderCases([this](T type, int64_t n, const Bytes& w, const Bytes& act) {
     const cpu::VecDotFn fn = cpu::GetVecDotFor(GetParam(), type);
     ASSERT_NE(fn, nullptr) << GetTypeTraits(type).name;
@@ -790,18 +792,81 @@ TEST_P(IsaTest, VecDotFollowsLlamaCppOrder) {
   });
 }
 
-TEST(VecDotTest, Avx2AndAvx512VnniAgreeBitwise) {
-  for (cpu::Isa isa : {cpu::Isa::kAvx2, cpu::Isa::kAvx512Vnni}) {
-    if (!cpu::CpuSupports(isa)) GTEST_SKIP() << "CPU lacks " << cpu::IsaName(isa);
+TEST(VecDotTest, AllIsasAgreeBitwise) {
+  std::vector<cpu::Isa> isas;
+  for (cpu::Isa isa : {cpu::Isa::kScalar, cpu::Isa::kAvx2, cpu::Isa::kAvx512Vnni}) {
+    if (cpu::CpuSupports(isa)) isas.push_back(isa);
   }
-  ForOrderCases([](T type, int64_t n, const Bytes& w, const Bytes& act) {
-    const cpu::VecDotFn avx2 = cpu::GetVecDotFor(cpu::Isa::kAvx2, type);
-    const cpu::VecDotFn avx512 = cpu::GetVecDotFor(cpu::Isa::kAvx512Vnni, type);
-    ASSERT_NE(avx2, nullptr) << GetTypeTraits(type).name;
-    ASSERT_NE(avx512, nullptr) << GetTypeTraits(type).name;
-    ExpectSameBits(avx512(w.data(), act.data(), n), avx2(w.data(), act.data(), n),
-                   Describe(type, n));
+  if (isas.size() < 2) GTEST_SKIP() << "this CPU runs only the scalar kernels";
+  ForOrderCases([&](T type, int64_t n, const Bytes& w, const Bytes& act) {
+    const float want = cpu::GetVecDotFor(cpu::Isa::kScalar, type)(w.data(), act.data(), n);
+    for (cpu::Isa isa : isas) {
+      const cpu::VecDotFn fn = cpu::GetVecDotFor(isa, type);
+      ASSERT_NE(fn, nullptr) << GetTypeTraits(type).name << " on " << cpu::IsaName(isa);
+      ExpectSameBits(fn(w.data(), act.data(), n), want,
+                     Describe(type, n) + " on " + cpu::IsaName(isa));
+    }
   });
+}
+
+// ---- Dot tiles -------------------------------------------------------------------------------
+
+// Every tile shape up to the maximum, on sub-matrices at every row offset of a random matrix
+// whose rows are padded with garbage bytes: each output has the single-row dot's bits, and
+// nothing outside the tile's outputs is written.
+TEST_P(IsaTest, DotTilesMatchSingleRowDot) {
+  constexpr int kMaxW = cpu::kDotTileMaxWeightRows, kMaxA = cpu::kDotTileMaxActRows;
+  constexpr size_t kPadBytes = 5;
+  constexpr int64_t kOutStride = kMaxW + 3;
+  const float poison = std::numeric_limits<float>::quiet_NaN();
+  std::mt19937 rng(5);
+  for (T type : kWeightTypes) {
+    const cpu::VecDotFn dot = cpu::GetVecDotFor(GetParam(), type);
+    const cpu::DotTileFn tile = cpu::GetDotTileFor(GetParam(), type);
+    ASSERT_EQ(dot == nullptr, tile == nullptr) << GetTypeTraits(type).name;
+    if (tile == nullptr) continue;
+    const T act_type = GetTypeTraits(type).vec_dot_type;
+    const int64_t unit =
+        std::max(GetTypeTraits(type).block_elems, GetTypeTraits(act_type).block_elems);
+    for (int64_t n : TestSizes(unit)) {
+      // kMaxW + 1 weight rows and kMaxA + 1 activation rows, so tiles also start at row 1.
+      const size_t w_row_bytes = RowBytes(type, n) + kPadBytes;
+      const size_t act_row_bytes = RowBytes(act_type, n) + kPadBytes;
+      Bytes w, act;
+      for (int i = 0; i <= kMaxW; ++i) {
+        const Bytes row = RandomWeightRow(type, n, rng);
+        w.insert(w.end(), row.begin(), row.end());
+        w.insert(w.end(), kPadBytes, 0xee);
+      }
+      for (int r = 0; r <= kMaxA; ++r) {
+        const Bytes row = Quantize(act_type, RandomActivations(n, rng));
+        act.insert(act.end(), row.begin(), row.end());
+        act.insert(act.end(), kPadBytes, 0xee);
+      }
+      for (int num_w_rows = 1; num_w_rows <= kMaxW; ++num_w_rows) {
+        for (int num_act_rows = 1; num_act_rows <= kMaxA; ++num_act_rows) {
+          const int w_first = num_w_rows % 2, act_first = num_act_rows % 2;
+          std::vector<float> out(kMaxA * kOutStride, poison);
+          tile(&w[w_first * w_row_bytes], w_row_bytes, num_w_rows, &act[act_first * act_row_bytes],
+               act_row_bytes, num_act_rows, n, out.data(), kOutStride);
+          for (int r = 0; r < kMaxA; ++r) {
+            for (int i = 0; i < kOutStride; ++i) {
+              const std::string what = Describe(type, n) + " tile " + std::to_string(num_w_rows) +
+                                       "x" + std::to_string(num_act_rows) + " out (" +
+                                       std::to_string(i) + ", " + std::to_string(r) + ")";
+              if (i >= num_w_rows || r >= num_act_rows) {
+                ASSERT_TRUE(std::isnan(out[r * kOutStride + i])) << what << " written";
+                continue;
+              }
+              const float want =
+                  dot(&w[(w_first + i) * w_row_bytes], &act[(act_first + r) * act_row_bytes], n);
+              ExpectSameBits(out[r * kOutStride + i], want, what);
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST_P(IsaTest, QuantizersMatchRefBytes) {
@@ -852,12 +917,17 @@ TEST(DispatchTest, FallsBackToAnImplementation) {
       }
     }
   }
-  for (T type : kWeightTypes) EXPECT_NE(cpu::GetVecDot(type), nullptr) << GetTypeTraits(type).name;
+  for (T type : kWeightTypes) {
+    EXPECT_NE(cpu::GetVecDot(type), nullptr) << GetTypeTraits(type).name;
+    EXPECT_NE(cpu::GetDotTile(type), nullptr) << GetTypeTraits(type).name;
+  }
   for (T type : {T::kF32, T::kQ8_0, T::kQ8_1, T::kQ8_K}) {
     EXPECT_NE(cpu::GetQuantizeRow(type), nullptr) << GetTypeTraits(type).name;
   }
   EXPECT_EQ(cpu::GetVecDot(T::kQ8_K), nullptr);
   EXPECT_EQ(cpu::GetVecDot(T::kIQ2_XXS), nullptr);
+  EXPECT_EQ(cpu::GetDotTile(T::kQ8_K), nullptr);
+  EXPECT_EQ(cpu::GetDotTile(T::kIQ2_XXS), nullptr);
   EXPECT_EQ(cpu::GetQuantizeRow(T::kQ4_0), nullptr);
   // The hot types have a SIMD kernel wherever the CPU has AVX2.
   if (cpu::CpuSupports(cpu::Isa::kAvx2)) {
