@@ -816,6 +816,8 @@ TEST(VecDotTest, AllIsasAgreeBitwise) {
 // nothing outside the tile's outputs is written.
 TEST_P(IsaTest, DotTilesMatchSingleRowDot) {
   constexpr int kMaxW = cpu::kDotTileMaxWeightRows, kMaxA = cpu::kDotTileMaxActRows;
+  // Odd padding for the byte-addressed quant rows; F32 activation rows are float arrays, so their
+  // stride keeps 4-byte alignment.
   constexpr size_t kPadBytes = 5;
   constexpr int64_t kOutStride = kMaxW + 3;
   const float poison = std::numeric_limits<float>::quiet_NaN();
@@ -831,7 +833,8 @@ TEST_P(IsaTest, DotTilesMatchSingleRowDot) {
     for (int64_t n : TestSizes(unit)) {
       // kMaxW + 1 weight rows and kMaxA + 1 activation rows, so tiles also start at row 1.
       const size_t w_row_bytes = RowBytes(type, n) + kPadBytes;
-      const size_t act_row_bytes = RowBytes(act_type, n) + kPadBytes;
+      const size_t act_row_bytes =
+          RowBytes(act_type, n) + (act_type == GgmlType::kF32 ? 2 * sizeof(float) : kPadBytes);
       Bytes w, act;
       for (int i = 0; i <= kMaxW; ++i) {
         const Bytes row = RandomWeightRow(type, n, rng);
