@@ -55,6 +55,16 @@ __attribute__((target("avx2,fma,f16c"))) void ToF16Avx2(const float* x, uint16_t
   }
   for (; i < n; ++i) y[i] = Fp32ToFp16(x[i]);
 }
+
+// x = f32(f16(x)), in place.
+__attribute__((target("avx2,fma,f16c"))) void RoundToF16Avx2(float* x, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+  }
+  for (; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
+}
 #endif
 
 float DotF16Scalar(const float* q, const uint16_t* k, int64_t n) {
@@ -68,11 +78,15 @@ void AxpyF16Scalar(float* acc, float w, const uint16_t* v, int64_t n) {
 void ToF16Scalar(const float* x, uint16_t* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = Fp32ToFp16(x[i]);
 }
+void RoundToF16Scalar(float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = Fp16ToFp32(Fp32ToFp16(x[i]));
+}
 
 struct F16Kernels {
   float (*dot)(const float*, const uint16_t*, int64_t);
   void (*axpy)(float*, float, const uint16_t*, int64_t);
   void (*to_f16)(const float*, uint16_t*, int64_t);
+  void (*round_to_f16)(float*, int64_t);
 };
 
 const F16Kernels& GetF16Kernels() {
@@ -80,10 +94,10 @@ const F16Kernels& GetF16Kernels() {
 #if defined(__x86_64__)
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         __builtin_cpu_supports("f16c")) {
-      return F16Kernels{DotF16Avx2, AxpyF16Avx2, ToF16Avx2};
+      return F16Kernels{DotF16Avx2, AxpyF16Avx2, ToF16Avx2, RoundToF16Avx2};
     }
 #endif
-    return F16Kernels{DotF16Scalar, AxpyF16Scalar, ToF16Scalar};
+    return F16Kernels{DotF16Scalar, AxpyF16Scalar, ToF16Scalar, RoundToF16Scalar};
   }();
   return k;
 }
@@ -172,11 +186,18 @@ void QkNormRope(const QkNormRopeParams& p, ThreadPool& pool) {
 
 void GeGlu(float* gate, const float* up, int64_t n, ThreadPool& pool) {
   const float* table = GeluF16Table();
+  const F16Kernels& f16 = GetF16Kernels();
   pool.ParallelFor(n, 4096, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const float x = gate[i];
-      const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[Fp32ToFp16(x)];
-      gate[i] = g * up[i];
+    constexpr int64_t kChunk = 256;
+    uint16_t bits[kChunk];
+    for (int64_t c = begin; c < end; c += kChunk) {
+      const int64_t m = std::min(kChunk, end - c);
+      f16.to_f16(gate + c, bits, m);
+      for (int64_t i = 0; i < m; ++i) {
+        const float x = gate[c + i];
+        const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[bits[i]];
+        gate[c + i] = g * up[c + i];
+      }
     }
   });
 }
@@ -217,7 +238,8 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
       const float* q_in = p.q + (row * p.num_heads + h) * p.head_dim;
       float* out = p.out + (row * p.num_heads + h) * p.head_dim;
       const int64_t head_off = static_cast<int64_t>(h / group) * p.head_dim;
-      for (int32_t d = 0; d < p.head_dim; ++d) q[d] = Fp16ToFp32(Fp32ToFp16(q_in[d] * p.scale));
+      for (int32_t d = 0; d < p.head_dim; ++d) q[d] = q_in[d] * p.scale;
+      f16.round_to_f16(q.data(), p.head_dim);
       // Keys visible to this query: causal, and inside the window when there is one.
       const int32_t last = std::min(q_pos, p.seq_lens[s] - 1);
       const int32_t first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
@@ -239,10 +261,11 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
         sum += scores[i];
       }
       const float inv_sum = num_keys > 0 ? static_cast<float>(1.0 / sum) : 0.0f;
+      for (int32_t i = 0; i < num_keys; ++i) scores[i] *= inv_sum;
+      f16.round_to_f16(scores.data(), num_keys);
       std::fill(out, out + p.head_dim, 0.0f);
       for (int32_t i = 0; i < num_keys; ++i) {
-        const float w = Fp16ToFp32(Fp32ToFp16(scores[i] * inv_sum));
-        f16.axpy(out, w, p.v_cache + slots[i] * kv_width + head_off, p.head_dim);
+        f16.axpy(out, scores[i], p.v_cache + slots[i] * kv_width + head_off, p.head_dim);
       }
     }
   });
