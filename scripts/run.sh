@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the default model (Gemma 3 270M) on a sample chat
+# Installs what is missing, builds, and runs the default model (Gemma 3 270M) on a sample
 # prompt. Extra arguments go to `gemma-serve generate`, e.g. --prompt "Once upon a time".
 set -euo pipefail
 cd "$(dirname "$0")/.."
