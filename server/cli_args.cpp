@@ -16,9 +16,10 @@ CliArgs::CliArgs(std::vector<std::string> args, std::set<std::string> switches)
       return;
     }
     const size_t eq = a.find('=');
-    std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
+    const auto name_end = eq == std::string::npos ? a.end() : a.begin() + eq;
+    const std::string name(a.begin() + 2, name_end);
     if (eq != std::string::npos) {
-      values_[name] = a.substr(eq + 1);
+      values_[name] = std::string(name_end + 1, a.end());
     } else if (switches_.count(name)) {
       values_[name] = "1";
     } else if (i + 1 < args.size()) {
