@@ -12,6 +12,7 @@
 #include <limits>
 #include <sstream>
 #include <system_error>
+#include <utility>
 
 namespace gs {
 namespace {
@@ -394,16 +395,31 @@ StatusOr<std::unique_ptr<GgufFile>> GgufFile::Open(const std::string& path) {
       return Status::Error(path + ": cannot mmap: " + std::generic_category().message(err));
     }
     file->base_ = static_cast<const uint8_t*>(mapping);
+    file->mapped_ = true;
   } else {
     ::close(fd);
   }
+  return Parsed(std::move(file));
+}
+
+StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromBytes(std::string name,
+                                                        std::vector<uint8_t> bytes) {
+  std::unique_ptr<GgufFile> file(new GgufFile());
+  file->path_ = std::move(name);
+  file->owned_bytes_ = std::move(bytes);
+  file->base_ = file->owned_bytes_.data();
+  file->size_ = file->owned_bytes_.size();
+  return Parsed(std::move(file));
+}
+
+StatusOr<std::unique_ptr<GgufFile>> GgufFile::Parsed(std::unique_ptr<GgufFile> file) {
   Status status = file->Parse();
-  if (!status.ok()) return Status::Error(path + ": " + status.message());
+  if (!status.ok()) return Status::Error(file->path_ + ": " + status.message());
   return file;
 }
 
 GgufFile::~GgufFile() {
-  if (base_ != nullptr) ::munmap(const_cast<uint8_t*>(base_), size_);
+  if (mapped_) ::munmap(const_cast<uint8_t*>(base_), size_);
 }
 
 Status GgufFile::Parse() {

@@ -80,6 +80,13 @@ class GgufFile {
   // Maps and validates the whole file; an error message starts with the path. Tensor data is
   // not read here (the mapping pages it in on use).
   static StatusOr<std::unique_ptr<GgufFile>> Open(const std::string& path);
+  // Parses an in-memory copy of a file with exactly Open's checks; `name` stands in for the
+  // path in path() and error messages. For tests and fuzzing: the parser then reads a heap
+  // buffer of the exact size, so a sanitizer sees any read past the end (a mapping would hide
+  // it up to the next page). Tensor data points into `bytes`, which is only as aligned as
+  // operator new makes it, not to alignment().
+  static StatusOr<std::unique_ptr<GgufFile>> FromBytes(std::string name,
+                                                       std::vector<uint8_t> bytes);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
@@ -108,11 +115,15 @@ class GgufFile {
 
  private:
   GgufFile() = default;
+  // Parses base_/size_ and prefixes any error with the path: the tail of Open and FromBytes.
+  static StatusOr<std::unique_ptr<GgufFile>> Parsed(std::unique_ptr<GgufFile> file);
   Status Parse();
 
   std::string path_;
-  const uint8_t* base_ = nullptr;
+  const uint8_t* base_ = nullptr;  // the mapping, or owned_bytes_.data()
   uint64_t size_ = 0;
+  bool mapped_ = false;               // base_ must be unmapped
+  std::vector<uint8_t> owned_bytes_;  // FromBytes only
   uint32_t version_ = 0;
   uint32_t alignment_ = 32;
   uint64_t data_offset_ = 0;

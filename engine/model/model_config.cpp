@@ -83,8 +83,12 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
 
   // Sliding-window layers: every layer but each P-th (P = 6 unless metadata says otherwise), or
   // an explicit per-layer bool array.
-  c.sliding_window = static_cast<int32_t>(f.GetInt(p + "attention.sliding_window").value_or(0));
-  if (c.sliding_window < 0) return Status::Error(p + "attention.sliding_window is negative");
+  const int64_t window = f.GetInt(p + "attention.sliding_window").value_or(0);
+  if (window < 0 || window > c.context_length) {
+    return Status::Error(p + "attention.sliding_window = " + std::to_string(window) +
+                         " is out of range [0, context_length]");
+  }
+  c.sliding_window = static_cast<int32_t>(window);
   std::vector<bool> sliding(c.num_layers, false);
   if (c.sliding_window > 0) {
     const GgufValue* pattern = f.Find(p + "attention.sliding_window_pattern");

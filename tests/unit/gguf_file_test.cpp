@@ -389,6 +389,57 @@ TEST(GgufFileTest, ErrorMessageStartsWithThePath) {
   EXPECT_NE(file.status().message().find(".gguf: "), std::string::npos);
 }
 
+// FromBytes (what the fuzzer parses through) must accept and reject exactly what Open does:
+// the same file contents on a valid file, the same message after the name on invalid ones.
+TEST(GgufFileTest, FromBytesAgreesWithOpen) {
+  const auto from_bytes = [](const std::string& bytes) {
+    return GgufFile::FromBytes("in-memory", std::vector<uint8_t>(bytes.begin(), bytes.end()));
+  };
+  const std::string valid = ValidSpec().Build();
+  std::unique_ptr<GgufFile> opened = MustOpen(valid);
+  ASSERT_NE(opened, nullptr);
+  StatusOr<std::unique_ptr<GgufFile>> parsed = from_bytes(valid);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().message();
+  const GgufFile& file = **parsed;
+  EXPECT_EQ(file.path(), "in-memory");
+  EXPECT_EQ(file.version(), opened->version());
+  EXPECT_EQ(file.alignment(), opened->alignment());
+  EXPECT_EQ(file.file_bytes(), opened->file_bytes());
+  EXPECT_EQ(file.data_offset(), opened->data_offset());
+  ASSERT_EQ(file.metadata().size(), opened->metadata().size());
+  for (size_t kv_idx = 0; kv_idx < file.metadata().size(); ++kv_idx) {
+    EXPECT_EQ(file.metadata()[kv_idx].key, opened->metadata()[kv_idx].key);
+  }
+  EXPECT_EQ(file.GetString("general.architecture"), opened->GetString("general.architecture"));
+  EXPECT_EQ(file.GetStringArray("tokenizer.ggml.tokens"),
+            opened->GetStringArray("tokenizer.ggml.tokens"));
+  ASSERT_EQ(file.tensors().size(), opened->tensors().size());
+  for (size_t tensor_idx = 0; tensor_idx < file.tensors().size(); ++tensor_idx) {
+    const GgufTensorInfo& got = file.tensors()[tensor_idx];
+    const GgufTensorInfo& want = opened->tensors()[tensor_idx];
+    SCOPED_TRACE(want.name);
+    EXPECT_EQ(got.name, want.name);
+    EXPECT_EQ(got.type, want.type);
+    EXPECT_EQ(std::vector<int64_t>(got.ne, got.ne + 4), std::vector<int64_t>(want.ne, want.ne + 4));
+    EXPECT_EQ(got.offset, want.offset);
+    ASSERT_EQ(got.num_bytes, want.num_bytes);
+    EXPECT_EQ(std::memcmp(got.data, want.data, got.num_bytes), 0);
+  }
+
+  // Empty, one byte short of the last tensor's data, and a bad magic.
+  const std::string invalid_files[] = {"", valid.substr(0, valid.size() - 1),
+                                       "GGUX" + valid.substr(4)};
+  for (const std::string& invalid : invalid_files) {
+    StatusOr<std::unique_ptr<GgufFile>> opened_invalid = OpenBytes(invalid);
+    StatusOr<std::unique_ptr<GgufFile>> parsed_invalid = from_bytes(invalid);
+    ASSERT_FALSE(opened_invalid.ok());
+    ASSERT_FALSE(parsed_invalid.ok());
+    const std::string open_message = opened_invalid.status().message();  // status() is a copy
+    EXPECT_EQ(parsed_invalid.status().message(),
+              "in-memory" + open_message.substr(open_message.find(".gguf: ") + 5));
+  }
+}
+
 TEST(GgufFileTest, TruncatedHeader) {
   const std::string header = Header(3, 0, 0);
   for (size_t num_bytes = 0; num_bytes < header.size(); ++num_bytes) {
