@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
 
 namespace gs {
 namespace {
@@ -84,7 +83,7 @@ int32_t Generator::AddSequence() {
 
 void Generator::RemoveSequence(int32_t seq_idx) { pool_.FreeSequence(seq_idx); }
 
-void Generator::BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens) {
+void Generator::BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens, bool want_logits) {
   const int64_t start = seq_lens_[seq_idx];
   const int32_t n = static_cast<int32_t>(tokens.size());
   Batch& b = batch_;
@@ -93,7 +92,8 @@ void Generator::BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens) {
   for (int32_t i = 0; i < n; ++i) b.positions[i] = static_cast<int32_t>(start + i);
   b.query_start = {0, n};
   b.seq_lens = {static_cast<int32_t>(start + n)};
-  b.logits_rows = {n - 1};
+  b.logits_rows.clear();
+  if (want_logits) b.logits_rows.push_back(n - 1);
   b.embed_rows.clear();
   b.embed_values.clear();
   b.kv_groups.resize(pool_.num_groups());
@@ -117,7 +117,6 @@ Status Generator::Extend(int32_t seq_idx, std::span<const int32_t> tokens, float
     return Status::Error("sequence of " + std::to_string(seq_lens_[seq_idx] + tokens.size()) +
                          " tokens exceeds the maximum of " + std::to_string(max_seq_len_));
   }
-  logits_.resize(num_vocab);
   for (size_t done = 0; done < tokens.size();) {
     const size_t n = std::min<size_t>(options_.max_batch_tokens, tokens.size() - done);
     const int64_t start = seq_lens_[seq_idx];
@@ -125,12 +124,14 @@ Status Generator::Extend(int32_t seq_idx, std::span<const int32_t> tokens, float
     if (!pool_.Reserve(seq_idx, start + static_cast<int64_t>(n))) {
       return Status::Error("the KV cache is full");
     }
-    BuildBatch(seq_idx, tokens.subspan(done, n));
-    model_.Forward(batch_, backend_, logits_.data());
+    // Only the last step's last row needs logits, and only when the caller asked: earlier
+    // chunks of a long prompt skip the vocabulary projection.
+    const bool last_step = done + n == tokens.size();
+    BuildBatch(seq_idx, tokens.subspan(done, n), last_step && last_logits != nullptr);
+    model_.Forward(batch_, backend_, last_logits);
     seq_lens_[seq_idx] = start + static_cast<int64_t>(n);
     done += n;
   }
-  if (last_logits != nullptr) std::memcpy(last_logits, logits_.data(), sizeof(float) * num_vocab);
   return Status::Ok();
 }
 

@@ -57,7 +57,7 @@ class Generator {
  private:
   Generator(const Model& model, Backend& backend, const GeneratorOptions& options,
             KvPoolConfig pool_config, int64_t max_seq_len);
-  void BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens);
+  void BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens, bool want_logits);
 
   const Model& model_;
   Backend& backend_;
@@ -66,7 +66,6 @@ class Generator {
   int64_t max_seq_len_;
   std::vector<int64_t> seq_lens_;  // by sequence id
   Batch batch_;
-  std::vector<float> logits_;
 };
 
 }  // namespace gs

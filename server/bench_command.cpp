@@ -47,11 +47,8 @@ int RunBench(const std::vector<std::string>& raw_args) {
     std::fprintf(stderr, "gemma-serve bench: %s\n%s", args.error().c_str(), kHelp);
     return 2;
   }
-  const std::optional<std::string> path = ResolveModelPath(args);
-  if (!path) {
-    std::fprintf(stderr, "gemma-serve bench: no model (pass --model or run scripts/setup.sh)\n");
-    return 2;
-  }
+  const std::optional<std::string> path = ResolveModelPathOrReport(args, "bench");
+  if (!path) return 2;
   StatusOr<LoadedModel> loaded = LoadModelForInference(*path, threads);
   if (!loaded.ok()) {
     std::fprintf(stderr, "gemma-serve bench: %s\n", loaded.status().message().c_str());

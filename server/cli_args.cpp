@@ -112,4 +112,13 @@ std::optional<std::string> ResolveModelPath(const CliArgs& args) {
   return std::nullopt;
 }
 
+std::optional<std::string> ResolveModelPathOrReport(const CliArgs& args, const char* command) {
+  std::optional<std::string> path = ResolveModelPath(args);
+  if (!path) {
+    std::fprintf(stderr, "gemma-serve %s: no model (pass --model or run scripts/setup.sh)\n",
+                 command);
+  }
+  return path;
+}
+
 }  // namespace gs

@@ -41,5 +41,7 @@ std::optional<std::string> ReadPromptFlag(const CliArgs& args, std::string* erro
 // The model path: --model, else $GS_MODEL, else the path that scripts/setup.sh recorded in
 // .model-path (current directory, then the source tree).
 std::optional<std::string> ResolveModelPath(const CliArgs& args);
+// ResolveModelPath, printing "gemma-serve <command>: no model ..." to stderr when there is none.
+std::optional<std::string> ResolveModelPathOrReport(const CliArgs& args, const char* command);
 
 }  // namespace gs

@@ -61,11 +61,8 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
         kHelp);
     return 2;
   }
-  const std::optional<std::string> path = ResolveModelPath(args);
-  if (!path) {
-    std::fprintf(stderr, "gemma-serve generate: no model (pass --model or run scripts/setup.sh)\n");
-    return 2;
-  }
+  const std::optional<std::string> path = ResolveModelPathOrReport(args, "generate");
+  if (!path) return 2;
 
   std::string text;
   bool add_special = true;

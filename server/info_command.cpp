@@ -56,11 +56,8 @@ int RunInfo(const std::vector<std::string>& raw_args) {
     std::fprintf(stderr, "gemma-serve info: %s\n%s", args.error().c_str(), kHelp);
     return 2;
   }
-  const std::optional<std::string> path = ResolveModelPath(args);
-  if (!path) {
-    std::fprintf(stderr, "gemma-serve info: no model (pass --model or run scripts/setup.sh)\n");
-    return 2;
-  }
+  const std::optional<std::string> path = ResolveModelPathOrReport(args, "info");
+  if (!path) return 2;
   StatusOr<std::unique_ptr<GgufFile>> opened = GgufFile::Open(*path);
   if (!opened.ok()) {
     std::fprintf(stderr, "gemma-serve info: %s\n", opened.status().message().c_str());

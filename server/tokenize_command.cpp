@@ -67,11 +67,8 @@ int RunTokenize(const std::vector<std::string>& raw_args) {
     std::fprintf(stderr, "gemma-serve tokenize: %s\n%s", error.c_str(), kHelp);
     return 2;
   }
-  const std::optional<std::string> path = ResolveModelPath(args);
-  if (!path) {
-    std::fprintf(stderr, "gemma-serve tokenize: no model (pass --model or run scripts/setup.sh)\n");
-    return 2;
-  }
+  const std::optional<std::string> path = ResolveModelPathOrReport(args, "tokenize");
+  if (!path) return 2;
   StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(*path);
   if (!file.ok()) {
     std::fprintf(stderr, "gemma-serve tokenize: %s\n", file.status().message().c_str());

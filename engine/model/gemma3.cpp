@@ -116,6 +116,7 @@ void Gemma3Model::Forward(const Batch& batch, Backend& b, float* logits) const {
   }
   // Only the rows that need logits go through the final norm and the vocabulary projection.
   const int64_t num_out = static_cast<int64_t>(batch.logits_rows.size());
+  if (num_out == 0) return;
   Act last = b.Alloc(num_out, c.hidden);
   b.GatherRows(h, batch.logits_rows, last);
   b.RmsNorm(last, output_norm_, c.rms_eps, last);

@@ -18,7 +18,8 @@ class Model {
   virtual ~Model() = default;
   virtual const ModelConfig& config() const = 0;
   // Runs the batch (writing its K/V into the cache) and fills logits with
-  // [batch.logits_rows.size(), num_vocab] row-major values.
+  // [batch.logits_rows.size(), num_vocab] row-major values; with no logits rows it skips the
+  // final norm and vocabulary projection and logits may be null.
   virtual void Forward(const Batch& batch, Backend& backend, float* logits) const = 0;
 };
 
