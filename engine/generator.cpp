@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "engine/kv/kv_plan.h"
+
 namespace gs {
 namespace {
 
@@ -14,56 +16,16 @@ double Now() {
 
 StatusOr<std::unique_ptr<Generator>> Generator::Create(const Model& model, Backend& backend,
                                                        const GeneratorOptions& options) {
-  const ModelConfig& c = model.config();
-  if (options.block_size <= 0 || options.max_batch_tokens <= 0 || options.max_seqs <= 0) {
-    return Status::Error("block size, batch tokens and sequences must be positive");
-  }
-  // Bytes of one block in a group: K and V, f16, for every layer of the group.
-  const int64_t slot_bytes = int64_t{2} * 2 * c.num_kv_heads * c.head_dim;
-  KvPoolConfig pool_config;
-  pool_config.block_size = options.block_size;
-  KvLayout layout;
-  layout.block_size = options.block_size;
-  layout.num_kv_heads = c.num_kv_heads;
-  layout.head_dim = c.head_dim;
-  layout.layer_group.resize(c.num_layers);
-  // Sliding groups need the window plus one step's tokens per sequence, and two blocks of slack
-  // for alignment; the global group gets the rest of the budget.
-  int64_t budget = options.kv_cache_bytes;
-  int64_t num_global_layers = 0;
-  for (const KvGroupConfig& g : c.kv_groups) {
-    int32_t blocks = 0;
-    if (g.kind == AttentionKind::kSliding) {
-      const int64_t tokens = g.window + options.max_batch_tokens;
-      blocks = static_cast<int32_t>(options.max_seqs *
-                                    ((tokens + options.block_size - 1) / options.block_size + 2));
-      budget -= blocks * options.block_size * slot_bytes * static_cast<int64_t>(g.layers.size());
-    } else {
-      num_global_layers += static_cast<int64_t>(g.layers.size());
-    }
-    pool_config.num_blocks.push_back(blocks);
-    pool_config.windows.push_back(g.window);
-    for (int32_t l : g.layers)
-      layout.layer_group[l] = static_cast<int32_t>(pool_config.windows.size()) - 1;
-  }
-  int64_t max_seq_len = c.context_length;
-  if (num_global_layers > 0) {
-    const int64_t global_blocks = budget / (options.block_size * slot_bytes * num_global_layers);
-    if (global_blocks <= 0) return Status::Error("the KV cache budget is too small for this model");
-    for (size_t g = 0; g < c.kv_groups.size(); ++g) {
-      if (c.kv_groups[g].kind == AttentionKind::kGlobal) {
-        pool_config.num_blocks[g] =
-            static_cast<int32_t>(std::min<int64_t>(global_blocks, INT32_MAX));
-      }
-    }
-    max_seq_len = std::min<int64_t>(max_seq_len, global_blocks * options.block_size);
-  } else if (budget < 0) {
-    return Status::Error("the KV cache budget is too small for this model's sliding window");
-  }
-  layout.num_blocks = pool_config.num_blocks;
-  GS_RETURN_IF_ERROR(backend.AllocateKv(layout));
+  KvBudget budget;
+  budget.kv_cache_bytes = options.kv_cache_bytes;
+  budget.block_size = options.block_size;
+  budget.max_batch_tokens = options.max_batch_tokens;
+  budget.max_seqs = options.max_seqs;
+  StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
+  if (!plan.ok()) return plan.status();
+  GS_RETURN_IF_ERROR(backend.AllocateKv(plan->layout));
   return std::unique_ptr<Generator>(
-      new Generator(model, backend, options, std::move(pool_config), max_seq_len));
+      new Generator(model, backend, options, std::move(plan->pool), plan->max_seq_len));
 }
 
 Generator::Generator(const Model& model, Backend& backend, const GeneratorOptions& options,

@@ -80,4 +80,66 @@ int32_t Sampler::Sample(const float* logits, int32_t num_vocab) {
   return candidates_[dist(rng_)].id;
 }
 
+void Sampler::ProcessLogits(float* logits, int32_t num_vocab) const {
+  const SamplingParams& p = params_;
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id >= 0 && id < num_vocab) logits[id] += bias;
+  }
+  if (p.repetition_penalty != 1.0f) {
+    for (int32_t id : seen_) {
+      float& l = logits[id];
+      l = l > 0 ? l / p.repetition_penalty : l * p.repetition_penalty;
+    }
+  }
+  if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {
+    for (const auto& [id, count] : output_counts_) {
+      logits[id] -= p.presence_penalty + p.frequency_penalty * static_cast<float>(count);
+    }
+  }
+}
+
+void Sampler::AddPromptTokens(std::span<const int32_t> tokens) {
+  if (params_.repetition_penalty == 1.0f) return;
+  seen_.insert(tokens.begin(), tokens.end());
+}
+
+void Sampler::Accept(int32_t id) {
+  if (params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f) ++output_counts_[id];
+  if (params_.repetition_penalty != 1.0f) seen_.insert(id);
+}
+
+SampledToken ComputeLogprobs(const float* logits, int32_t num_vocab, int32_t id, int32_t num_top) {
+  const float max_logit = logits[ArgMax(logits, num_vocab)];
+  double sum = 0;
+  for (int32_t i = 0; i < num_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max_logit);
+  const double log_z = max_logit + std::log(sum);
+  SampledToken out;
+  out.id = id;
+  out.logprob = static_cast<float>(logits[id] - log_z);
+  if (num_top > 0) {
+    // A heap of the num_top best (logit, id) pairs with the worst kept on top: one pass, no
+    // 262K-entry sort. Ties go to the lower id.
+    std::vector<std::pair<float, int32_t>> heap;
+    auto better = [](const std::pair<float, int32_t>& a, const std::pair<float, int32_t>& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    for (int32_t i = 0; i < num_vocab; ++i) {
+      std::pair<float, int32_t> c{logits[i], i};
+      if (static_cast<int32_t>(heap.size()) < num_top) {
+        heap.push_back(c);
+        std::push_heap(heap.begin(), heap.end(), better);
+      } else if (better(c, heap.front())) {
+        std::pop_heap(heap.begin(), heap.end(), better);
+        heap.back() = c;
+        std::push_heap(heap.begin(), heap.end(), better);
+      }
+    }
+    std::sort_heap(heap.begin(), heap.end(), better);
+    for (const auto& [logit, i] : heap) {
+      out.top.push_back({i, static_cast<float>(logit - log_z)});
+    }
+  }
+  return out;
+}
+
 }  // namespace gs

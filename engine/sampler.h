@@ -6,6 +6,10 @@
 
 #include <cstdint>
 #include <random>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace gs {
@@ -16,7 +20,34 @@ struct SamplingParams {
   float top_p = 1.0f;        // >= 1: off
   float min_p = 0.0f;        // <= 0: off
   uint64_t seed = 0;
+  // OpenAI penalties over the output so far: logit -= presence * [count > 0] + frequency * count.
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // HF/vLLM penalty over prompt and output tokens: positive logits divided by it, negative ones
+  // multiplied (1 = off).
+  float repetition_penalty = 1.0f;
+  std::vector<std::pair<int32_t, float>> logit_bias;  // (token id, added to its logit)
+
+  bool has_logit_processing() const {
+    return presence_penalty != 0.0f || frequency_penalty != 0.0f || repetition_penalty != 1.0f ||
+           !logit_bias.empty();
+  }
 };
+
+// A sampled token with its log-probability under the model's (unprocessed) distribution and the
+// num_top most likely alternatives.
+struct TokenLogprob {
+  int32_t id = 0;
+  float logprob = 0;
+};
+struct SampledToken {
+  int32_t id = 0;
+  float logprob = 0;               // only when logprobs were asked for
+  std::vector<TokenLogprob> top;   // descending
+};
+
+// log_softmax(logits)[id] and the num_top largest entries.
+SampledToken ComputeLogprobs(const float* logits, int32_t num_vocab, int32_t id, int32_t num_top);
 
 class Sampler {
  public:
@@ -24,6 +55,11 @@ class Sampler {
 
   // Picks a token from logits[0, num_vocab).
   int32_t Sample(const float* logits, int32_t num_vocab);
+  // Applies logit bias and penalties in place (a no-op without them).
+  void ProcessLogits(float* logits, int32_t num_vocab) const;
+  // Records a token the penalties count: prompt tokens (repetition only) and sampled ones.
+  void AddPromptTokens(std::span<const int32_t> tokens);
+  void Accept(int32_t id);
 
   const SamplingParams& params() const { return params_; }
 
@@ -36,6 +72,8 @@ class Sampler {
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;  // reused between calls
+  std::unordered_map<int32_t, int32_t> output_counts_;  // output token -> occurrences
+  std::unordered_set<int32_t> seen_;                    // prompt and output tokens
 };
 
 int32_t ArgMax(const float* logits, int32_t n);

@@ -6,6 +6,7 @@
 
 namespace gs {
 
+int RunServe(const std::vector<std::string>& args);
 int RunGenerate(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);

@@ -13,6 +13,7 @@ void PrintUsage() {
                "usage: gemma-serve <command> [flags]\n"
                "\n"
                "commands:\n"
+               "  serve      the OpenAI-compatible HTTP server\n"
                "  generate   run a prompt or a chat message and stream the text to stdout\n"
                "  tokenize   text -> token ids\n"
                "  bench      prompt processing and token generation speed (like llama-bench)\n"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "serve") return gs::RunServe(args);
   if (command == "generate") return gs::RunGenerate(args);
   if (command == "tokenize") return gs::RunTokenize(args);
   if (command == "bench") return gs::RunBench(args);

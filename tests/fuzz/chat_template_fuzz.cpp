@@ -44,15 +44,14 @@ std::vector<ChatMessage> SplitMessages(std::string_view bytes) {
   return messages;
 }
 
-// The template's rule (gemma-arch.md §5.3): an optional system or developer message first, then
-// user, assistant, user, ...
+// The official template's rule (tests/golden/gemma3_chat_template.jinja): an optional system
+// message first (developer is not special to it), then user in every even slot and any other
+// role in the odd ones; an empty conversation is an error.
 bool RolesAlternate(const std::vector<ChatMessage>& messages) {
-  size_t first = 0;
-  if (!messages.empty() && (messages[0].role == "system" || messages[0].role == "developer")) {
-    first = 1;
-  }
+  if (messages.empty()) return false;
+  const size_t first = messages[0].role == "system" ? 1 : 0;
   for (size_t i = first; i < messages.size(); ++i) {
-    if (messages[i].role != ((i - first) % 2 == 0 ? "user" : "assistant")) return false;
+    if ((messages[i].role == "user") != ((i - first) % 2 == 0)) return false;
   }
   return true;
 }

@@ -1,0 +1,227 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cstring>
+#include <exception>
+
+#include "engine/kv/kv_plan.h"
+
+namespace gs {
+
+StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model, Backend& backend,
+                                                 const EngineOptions& options) {
+  if (options.max_num_seqs <= 0 || options.max_num_batched_tokens <= 0 ||
+      options.max_num_waiting < 0) {
+    return Status::Error("max_num_seqs and max_num_batched_tokens must be positive");
+  }
+  KvBudget budget;
+  budget.kv_cache_bytes = options.kv_cache_bytes;
+  budget.block_size = options.block_size;
+  budget.max_batch_tokens = options.max_num_batched_tokens;
+  budget.max_seqs = options.max_num_seqs;
+  StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
+  if (!plan.ok()) return plan.status();
+  GS_RETURN_IF_ERROR(backend.AllocateKv(plan->layout));
+  int64_t max_seq_len = plan->max_seq_len;
+  if (options.max_model_len > 0) max_seq_len = std::min(max_seq_len, options.max_model_len);
+  return std::unique_ptr<Engine>(
+      new Engine(model, backend, options, KvPool(std::move(plan->pool)), max_seq_len));
+}
+
+Engine::Engine(const Model& model, Backend& backend, const EngineOptions& options, KvPool pool,
+               int64_t max_seq_len)
+    : model_(model),
+      backend_(backend),
+      options_(options),
+      max_seq_len_(max_seq_len),
+      scheduler_(std::move(pool), SchedulerOptions{options.max_num_batched_tokens,
+                                                   options.max_num_seqs}),
+      logits_(static_cast<size_t>(options.max_num_seqs) * model.config().num_vocab),
+      raw_row_(model.config().num_vocab) {}
+
+Engine::~Engine() { Stop(); }
+
+bool Engine::Submit(std::vector<EngineRequest> requests) {
+  const int32_t n = static_cast<int32_t>(requests.size());
+  // Reserve queue places first so concurrent submitters cannot overshoot the bound.
+  int32_t queued = num_queued_.load();
+  do {
+    if (queued + n > options_.max_num_waiting) return false;
+  } while (!num_queued_.compare_exchange_weak(queued, queued + n));
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    for (EngineRequest& r : requests) inbox_.push_back(std::move(r));
+  }
+  inbox_cv_.notify_one();
+  return true;
+}
+
+EngineStats Engine::Stats() const {
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  EngineStats s = stats_;
+  s.num_waiting = num_queued_.load();  // includes requests not yet taken from the inbox
+  return s;
+}
+
+void Engine::Start() {
+  if (thread_.joinable()) return;
+  stop_ = false;
+  {
+    std::lock_guard<std::mutex> lock(stats_mu_);
+    stats_.alive = true;
+    stats_.heartbeat = std::chrono::steady_clock::now();
+  }
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Engine::Stop() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  inbox_cv_.notify_one();
+  thread_.join();
+}
+
+void Engine::Loop() {
+  while (!stop_) {
+    std::vector<EngineRequest> arrived;
+    {
+      std::unique_lock<std::mutex> lock(inbox_mu_);
+      const bool idle = scheduler_.num_running() == 0 && scheduler_.num_waiting() == 0;
+      // Idle: sleep until work arrives, waking now and then to show the loop is alive.
+      if (idle && inbox_.empty()) {
+        inbox_cv_.wait_for(lock, std::chrono::milliseconds(200),
+                           [this] { return !inbox_.empty() || stop_; });
+      }
+      arrived.swap(inbox_);
+    }
+    for (EngineRequest& r : arrived) scheduler_.Add(std::make_unique<Sequence>(std::move(r)));
+    try {
+      Step();
+    } catch (const std::exception& e) {
+      // One failed step fails the requests in it, never the process or later requests.
+      scheduler_.FinishAll(FinishReason::kError, std::string("engine step failed: ") + e.what());
+    }
+    num_queued_ -= scheduler_.TakeNumNewlyAdmitted();
+    PublishStats();
+  }
+  // Shutdown: whatever is left is aborted; inbox requests were never admitted.
+  std::vector<EngineRequest> left;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    left.swap(inbox_);
+  }
+  for (EngineRequest& r : left) r.stream->Finish(FinishReason::kAbort);
+  scheduler_.FinishAll(FinishReason::kAbort, "the server is shutting down");
+  num_queued_ = 0;
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.alive = false;
+}
+
+// Schedule, build the ragged batch, run the model, sample, update: DESIGN.md "The step".
+void Engine::Step() {
+  scheduler_.DropCancelled();
+  const std::vector<ScheduledChunk> chunks = scheduler_.Schedule();
+  if (chunks.empty()) return;
+  BuildBatch(chunks);
+  model_.Forward(batch_, backend_, logits_.data());
+  SampleAndUpdate(chunks);
+}
+
+void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {
+  const KvPool& pool = scheduler_.pool();
+  Batch& b = batch_;
+  b.token_ids.clear();
+  b.positions.clear();
+  b.query_start.assign(1, 0);
+  b.seq_lens.clear();
+  b.logits_rows.clear();
+  b.embed_rows.clear();
+  b.embed_values.clear();
+  b.kv_groups.resize(pool.num_groups());
+  for (KvGroupBatch& kg : b.kv_groups) {
+    kg.block_indptr.assign(1, 0);
+    kg.block_ids.clear();
+    kg.slot_mapping.clear();
+  }
+  for (const ScheduledChunk& c : chunks) {
+    const Sequence& s = *c.seq;
+    for (int32_t i = 0; i < c.num_tokens; ++i) {
+      const int64_t pos = s.num_computed + i;
+      b.token_ids.push_back(s.tokens[pos]);
+      b.positions.push_back(static_cast<int32_t>(pos));
+    }
+    b.query_start.push_back(static_cast<int32_t>(b.token_ids.size()));
+    b.seq_lens.push_back(static_cast<int32_t>(s.num_computed + c.num_tokens));
+    if (c.wants_logits) b.logits_rows.push_back(static_cast<int32_t>(b.token_ids.size()) - 1);
+    for (int32_t g = 0; g < pool.num_groups(); ++g) {
+      KvGroupBatch& kg = b.kv_groups[g];
+      const std::vector<int32_t>& table = pool.Table(s.pool_seq_idx, g);
+      kg.block_ids.insert(kg.block_ids.end(), table.begin(), table.end());
+      kg.block_indptr.push_back(static_cast<int32_t>(kg.block_ids.size()));
+      for (int32_t i = 0; i < c.num_tokens; ++i) {
+        kg.slot_mapping.push_back(pool.Slot(s.pool_seq_idx, g, s.num_computed + i));
+      }
+    }
+  }
+}
+
+void Engine::SampleAndUpdate(const std::vector<ScheduledChunk>& chunks) {
+  const int32_t num_vocab = model_.config().num_vocab;
+  int64_t num_prompt_tokens = 0;
+  int64_t num_sampled = 0;
+  size_t row_idx = 0;
+  std::vector<std::pair<Sequence*, FinishReason>> finished;
+  for (const ScheduledChunk& c : chunks) {
+    Sequence& s = *c.seq;
+    const int64_t prompt_end = s.num_prompt_tokens;
+    num_prompt_tokens += std::max<int64_t>(
+        0, std::min<int64_t>(s.num_computed + c.num_tokens, prompt_end) - s.num_computed);
+    s.num_computed += c.num_tokens;
+    if (!c.wants_logits) continue;
+    float* logits = logits_.data() + row_idx++ * static_cast<size_t>(num_vocab);
+    const EngineRequest& r = s.request;
+    const bool keep_raw = r.want_logprobs && r.sampling.has_logit_processing();
+    if (keep_raw) std::memcpy(raw_row_.data(), logits, num_vocab * sizeof(float));
+    s.sampler.ProcessLogits(logits, num_vocab);
+    const int32_t id = s.sampler.Sample(logits, num_vocab);
+    SampledToken token;
+    if (r.want_logprobs) {
+      token = ComputeLogprobs(keep_raw ? raw_row_.data() : logits, num_vocab, id,
+                              r.num_top_logprobs);
+    }
+    token.id = id;
+    s.sampler.Accept(id);
+    s.tokens.push_back(id);
+    ++s.num_output;
+    ++num_sampled;
+    r.stream->Push(token);
+    if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
+      finished.push_back({&s, FinishReason::kStop});
+    } else if (s.num_output >= r.max_new_tokens ||
+               static_cast<int64_t>(s.tokens.size()) >= max_seq_len_) {
+      finished.push_back({&s, FinishReason::kLength});
+    }
+  }
+  for (const auto& [seq, reason] : finished) scheduler_.Finish(seq, reason);
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.num_prompt_tokens += num_prompt_tokens;
+  stats_.num_generation_tokens += num_sampled;
+  ++stats_.num_steps;
+}
+
+void Engine::PublishStats() {
+  const KvPool& pool = scheduler_.pool();
+  int64_t used = 0;
+  int64_t total = 0;
+  for (int32_t g = 0; g < pool.num_groups(); ++g) {
+    total += pool.num_blocks(g);
+    used += pool.num_blocks(g) - pool.num_free_blocks(g);
+  }
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.num_running = scheduler_.num_running();
+  stats_.kv_usage = total > 0 ? static_cast<double>(used) / static_cast<double>(total) : 0;
+  stats_.num_preemptions = scheduler_.num_preemptions();
+  stats_.heartbeat = std::chrono::steady_clock::now();
+}
+
+}  // namespace gs

@@ -1,0 +1,94 @@
+// The engine: one thread that owns the scheduler, the KV pool and the backend, and runs steps
+// while there is work (DESIGN.md "Threads", "The step"). Other threads only Submit requests and
+// read their RequestStreams; the few numbers they may look at (Stats) are published atomically.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/batch.h"
+#include "engine/model/model.h"
+#include "engine/request.h"
+#include "engine/scheduler.h"
+#include "engine/status.h"
+
+namespace gs {
+
+struct EngineOptions {
+  int64_t kv_cache_bytes = int64_t{1} << 30;
+  int32_t block_size = 16;
+  int32_t max_num_batched_tokens = 512;
+  int32_t max_num_seqs = 64;
+  int32_t max_num_waiting = 256;  // queued requests beyond this are refused (HTTP 503)
+  int64_t max_model_len = 0;      // 0: as long as the model and the pool allow
+};
+
+// Counters for /metrics and /health, readable from any thread.
+struct EngineStats {
+  int32_t num_running = 0;
+  int32_t num_waiting = 0;
+  double kv_usage = 0;  // fraction of KV blocks in use, over all groups
+  int64_t num_prompt_tokens = 0;      // prompt tokens computed (recomputation included)
+  int64_t num_generation_tokens = 0;  // tokens sampled
+  int64_t num_preemptions = 0;
+  int64_t num_steps = 0;
+  // steady_clock time of the loop's last sign of life, and whether it is still running.
+  std::chrono::steady_clock::time_point heartbeat{};
+  bool alive = false;
+};
+
+class Engine {
+ public:
+  static StatusOr<std::unique_ptr<Engine>> Create(const Model& model, Backend& backend,
+                                                  const EngineOptions& options);
+  ~Engine();
+
+  // Longest sequence (prompt + output) a request may reach.
+  int64_t max_seq_len() const { return max_seq_len_; }
+  const Model& model() const { return model_; }
+
+  // Thread-safe. Queues all of `requests` (the n choices of one API request), or none of them
+  // when the waiting queue is full (returns false).
+  bool Submit(std::vector<EngineRequest> requests);
+  EngineStats Stats() const;
+
+  void Start();
+  // Finishes every request still queued or running with kAbort and joins the thread.
+  void Stop();
+
+ private:
+  Engine(const Model& model, Backend& backend, const EngineOptions& options, KvPool pool,
+         int64_t max_seq_len);
+  void Loop();
+  void Step();
+  void BuildBatch(const std::vector<ScheduledChunk>& chunks);
+  void SampleAndUpdate(const std::vector<ScheduledChunk>& chunks);
+  void PublishStats();
+
+  const Model& model_;
+  Backend& backend_;
+  EngineOptions options_;
+  int64_t max_seq_len_;
+  Scheduler scheduler_;  // engine thread only
+  Batch batch_;
+  std::vector<float> logits_;  // [max_num_seqs, num_vocab]
+  std::vector<float> raw_row_;  // one unprocessed logits row, for logprobs
+
+  std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<EngineRequest> inbox_;
+  std::atomic<int32_t> num_queued_{0};  // submitted and never scheduled yet
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  mutable std::mutex stats_mu_;
+  EngineStats stats_;
+};
+
+}  // namespace gs

@@ -1,0 +1,145 @@
+#include "server/generation.h"
+
+#include <algorithm>
+
+namespace gs {
+namespace {
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+}  // namespace
+
+Generation::Generation(const Tokenizer& tokenizer, GenerationSpec spec)
+    : tokenizer_(tokenizer),
+      spec_(std::move(spec)),
+      signal_(std::make_shared<StreamSignal>()),
+      created_at_(std::chrono::steady_clock::now()) {}
+
+Generation::~Generation() { Cancel(); }
+
+bool Generation::Submit(Engine& engine) {
+  std::vector<EngineRequest> requests;
+  // Prompts are counted once per distinct prompt, as OpenAI does for n > 1.
+  const std::vector<int32_t>* last_prompt = nullptr;
+  for (const ChoiceSpec& cs : spec_.choices) {
+    Choice c;
+    c.index = cs.index;
+    c.stream = std::make_shared<RequestStream>(signal_);
+    c.detokenizer = std::make_unique<IncrementalDetokenizer>(tokenizer_, false);
+    c.stop = std::make_unique<api::StopMatcher>(spec_.stop);
+    EngineRequest r;
+    r.prompt = cs.prompt;
+    r.sampling = spec_.sampling;
+    r.sampling.seed = cs.seed;
+    r.max_new_tokens = cs.max_new_tokens;
+    r.stop_ids = spec_.stop_ids;
+    r.want_logprobs = spec_.logprobs;
+    r.num_top_logprobs = spec_.top_logprobs;
+    r.stream = c.stream;
+    requests.push_back(std::move(r));
+    if (!last_prompt || *last_prompt != cs.prompt) {
+      num_prompt_tokens_ += static_cast<int64_t>(cs.prompt.size());
+    }
+    last_prompt = &cs.prompt;
+    choices_.push_back(std::move(c));
+  }
+  if (!engine.Submit(std::move(requests))) {
+    choices_.clear();
+    return false;
+  }
+  num_unfinished_ = static_cast<int32_t>(choices_.size());
+  return true;
+}
+
+void Generation::Cancel() {
+  for (Choice& c : choices_) {
+    if (!c.finished) c.stream->Cancel();
+  }
+}
+
+std::vector<ChoiceDelta> Generation::Poll(std::chrono::milliseconds timeout) {
+  std::vector<ChoiceDelta> deltas;
+  if (done()) return deltas;
+  signal_->Wait(timeout);
+  for (Choice& c : choices_) {
+    RequestUpdate u;
+    if (c.finished || !c.stream->Take(&u)) continue;
+    ChoiceDelta d;
+    d.index = c.index;
+    Consume(c, u, &d);
+    if (!d.text.empty() || !d.logprobs.empty() || !d.finish_reason.empty()) {
+      deltas.push_back(std::move(d));
+    }
+  }
+  return deltas;
+}
+
+void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
+  const auto now = std::chrono::steady_clock::now();
+  if (u.scheduled_at != std::chrono::steady_clock::time_point{}) {
+    if (!scheduled_at_ || u.scheduled_at < *scheduled_at_) scheduled_at_ = u.scheduled_at;
+    num_cached_tokens_ = std::max(num_cached_tokens_, u.num_cached_tokens);
+  }
+  for (const SampledToken& t : u.tokens) {
+    if (c.finished) break;  // tokens after a stop string belong to nobody
+    ++num_completion_tokens_;
+    if (!first_token_at_) first_token_at_ = now;
+    if (c.last_token_at) inter_token_seconds_.push_back(Seconds(now - *c.last_token_at));
+    c.last_token_at = now;
+    if (std::find(spec_.stop_ids.begin(), spec_.stop_ids.end(), t.id) != spec_.stop_ids.end()) {
+      continue;  // end of turn: finishes the choice, never part of the text
+    }
+    d->text += c.stop->Push(c.detokenizer->Push(t.id));
+    if (spec_.logprobs) {
+      api::TokenLogprobs lp;
+      lp.token = tokenizer_.TokenToPiece(t.id, false);
+      lp.logprob = t.logprob;
+      for (const TokenLogprob& alt : t.top) {
+        lp.top.push_back({tokenizer_.TokenToPiece(alt.id, false), alt.logprob});
+      }
+      d->logprobs.push_back(std::move(lp));
+    }
+    if (c.stop->matched()) {
+      c.stream->Cancel();
+      c.finished = true;
+      d->finish_reason = "stop";
+    }
+  }
+  if (u.finish != FinishReason::kNone && !c.finished) {
+    c.finished = true;
+    d->text += c.stop->Push(c.detokenizer->Flush());
+    d->text += c.stop->Flush();
+    switch (u.finish) {
+      case FinishReason::kStop: d->finish_reason = "stop"; break;
+      case FinishReason::kLength: d->finish_reason = "length"; break;
+      case FinishReason::kAbort:
+        d->finish_reason = "abort";
+        if (error_.empty()) error_ = "the request was aborted (the server is shutting down)";
+        break;
+      default:
+        d->finish_reason = "error";
+        if (error_.empty()) error_ = u.error.empty() ? "generation failed" : u.error;
+    }
+  }
+  if (c.finished) --num_unfinished_;
+}
+
+double Generation::ttft_seconds() const {
+  return first_token_at_ ? Seconds(*first_token_at_ - created_at_) : -1;
+}
+
+RequestRecord Generation::Record(const std::string& finished_reason) const {
+  RequestRecord r;
+  r.finished_reason = finished_reason;
+  r.queue_seconds = scheduled_at_ ? Seconds(*scheduled_at_ - created_at_) : -1;
+  r.ttft_seconds = ttft_seconds();
+  r.inter_token_seconds = inter_token_seconds_;
+  r.e2e_seconds = Seconds(std::chrono::steady_clock::now() - created_at_);
+  r.num_prompt_tokens = num_prompt_tokens_;
+  r.num_generation_tokens = num_completion_tokens_;
+  return r;
+}
+
+}  // namespace gs

@@ -1,0 +1,48 @@
+// The HTTP transport: cpp-httplib 0.11.4 with the holes reliability.md found closed before any
+// route runs (body framing and size, header bounds, smuggling after an early reject), API keys,
+// CORS, one log line per request, and a bounded worker pool. It answers /health from the first
+// moment; the model routes answer 503 until SetModel, and again once shutdown begins.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <httplib.h>
+
+#include "server/routes.h"
+#include "server/server_config.h"
+
+namespace gs {
+
+class HttpServer {
+ public:
+  explicit HttpServer(const ServerConfig& config);
+  ~HttpServer();
+
+  // Binds host:port; false (with a message) when it cannot.
+  bool Bind(std::string* error);
+  int port() const { return port_; }
+  // The model is loaded and its engine running: the model routes open.
+  void SetModel(ServingModel model);
+  // Blocks serving until Stop; returns once in-flight requests have finished.
+  void Run();
+  // Stops accepting connections; requests already read are answered (new ones with 503).
+  void Stop();
+  // Generation requests in flight (for the shutdown grace period).
+  int num_in_flight() const { return routes_.num_in_flight(); }
+
+ private:
+  using HandlerResponse = httplib::Server::HandlerResponse;
+  HandlerResponse PreRoute(const httplib::Request& req, httplib::Response& res);
+  bool Authorized(const httplib::Request& req) const;
+  void Log(const httplib::Request& req, const httplib::Response& res);
+
+  const ServerConfig config_;
+  httplib::Server server_;
+  Routes routes_;
+  std::atomic<bool> stopping_{false};
+  int port_ = 0;
+};
+
+}  // namespace gs

@@ -1,0 +1,93 @@
+// The endpoints: OpenAI's /v1/chat/completions, /v1/completions and /v1/models, vLLM's
+// /tokenize and /detokenize, and /health, /version, /metrics. Each handler parses and validates
+// (api/), renders and tokenizes, hands the choices to the engine through a Generation, and writes
+// JSON or SSE. Handlers run on HTTP worker threads and never touch engine state.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+
+#include "api/api_error.h"
+#include "api/request.h"
+#include "api/response.h"
+#include "engine/engine.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "server/generation.h"
+#include "server/metrics.h"
+#include "server/server_config.h"
+
+namespace gs {
+
+// What the routes serve once the model is loaded.
+struct ServingModel {
+  const Tokenizer* tokenizer = nullptr;
+  Engine* engine = nullptr;
+  std::vector<std::string> names;  // names[0] is reported in responses
+  int64_t created = 0;             // unix seconds the server loaded it
+};
+
+// Per-request numbers for the access log, filled by handlers on the worker thread.
+struct RequestLogInfo {
+  std::string request_id;
+  int64_t num_prompt_tokens = -1;
+  int64_t num_completion_tokens = -1;
+  double ttft_seconds = -1;
+  std::chrono::steady_clock::time_point started_at;
+};
+RequestLogInfo& CurrentLogInfo();
+
+void SendError(httplib::Response& res, const api::ApiError& error);
+
+class Routes {
+ public:
+  explicit Routes(const ServerConfig& config);
+
+  void Register(httplib::Server& server);
+  void SetModel(ServingModel model);
+  bool ready() const { return ready_.load(); }
+  int num_in_flight() const { return num_in_flight_.load(); }
+
+ private:
+  void Health(const httplib::Request& req, httplib::Response& res);
+  void Metrics(const httplib::Request& req, httplib::Response& res);
+  void ListModels(const httplib::Request& req, httplib::Response& res);
+  void GetModel(const httplib::Request& req, httplib::Response& res);
+  void ChatCompletions(const httplib::Request& req, httplib::Response& res);
+  void Completions(const httplib::Request& req, httplib::Response& res);
+  void Tokenize(const httplib::Request& req, httplib::Response& res);
+  void Detokenize(const httplib::Request& req, httplib::Response& res);
+
+  api::RequestLimits Limits() const;
+  // The served name a request's `model` refers to, or a 404.
+  bool CheckModel(const std::string& requested, httplib::Response& res) const;
+  // Chat messages -> prompt ids, or a 400 naming `messages`.
+  bool RenderChat(std::vector<api::ChatMessage> messages, bool add_generation_prompt,
+                  std::vector<int32_t>* ids, httplib::Response& res) const;
+  // Builds the choices (n per prompt) and checks lengths against the context.
+  bool BuildSpec(const std::vector<std::vector<int32_t>>& prompts, const api::GenerationParams& p,
+                 const char* prompt_param, GenerationSpec* spec, httplib::Response& res) const;
+  // Submits and answers, streamed (SSE) or as one JSON body; `chat` picks the wire format.
+  void Respond(std::shared_ptr<Generation> gen, const api::GenerationParams& p, bool chat,
+               std::vector<std::string> echo_texts, httplib::Response& res);
+  struct Exchange;
+  bool WriteJson(Exchange& ex, httplib::DataSink& sink);
+  bool StreamEvents(Exchange& ex, const api::GenerationParams& p, httplib::DataSink& sink);
+  // Records the request in /metrics and the access log, once.
+  void Finish(Exchange& ex, const std::string& reason);
+  api::Usage UsageOf(const Exchange& ex) const;
+
+  const ServerConfig config_;
+  std::atomic<bool> ready_{false};
+  ServingModel model_;
+  std::unique_ptr<gs::Metrics> metrics_;
+  std::atomic<int> num_in_flight_{0};
+};
+
+}  // namespace gs
