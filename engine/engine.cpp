@@ -95,14 +95,20 @@ void Engine::Loop() {
       arrived.swap(inbox_);
     }
     for (EngineRequest& r : arrived) scheduler_.Add(std::make_unique<Sequence>(std::move(r)));
+    bool worked = false;
     try {
-      Step();
+      worked = Step();
     } catch (const std::exception& e) {
       // One failed step fails the requests in it, never the process or later requests.
       scheduler_.FinishAll(FinishReason::kError, std::string("engine step failed: ") + e.what());
     }
     num_queued_ -= scheduler_.TakeNumNewlyAdmitted();
     PublishStats();
+    if (!worked) {
+      // Requests wait but none could be scheduled: never spin on that.
+      std::unique_lock<std::mutex> lock(inbox_mu_);
+      inbox_cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return stop_.load(); });
+    }
   }
   // Shutdown: whatever is left is aborted; inbox requests were never admitted.
   std::vector<EngineRequest> left;
@@ -118,13 +124,14 @@ void Engine::Loop() {
 }
 
 // Schedule, build the ragged batch, run the model, sample, update: DESIGN.md "The step".
-void Engine::Step() {
+bool Engine::Step() {
   scheduler_.DropCancelled();
   const std::vector<ScheduledChunk> chunks = scheduler_.Schedule();
-  if (chunks.empty()) return;
+  if (chunks.empty()) return scheduler_.num_running() + scheduler_.num_waiting() == 0;
   BuildBatch(chunks);
   model_.Forward(batch_, backend_, logits_.data());
   SampleAndUpdate(chunks);
+  return true;
 }
 
 void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {

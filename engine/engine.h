@@ -66,7 +66,8 @@ class Engine {
   Engine(const Model& model, Backend& backend, const EngineOptions& options, KvPool pool,
          int64_t max_seq_len);
   void Loop();
-  void Step();
+  // One step; false when requests wait but none could be scheduled.
+  bool Step();
   void BuildBatch(const std::vector<ScheduledChunk>& chunks);
   void SampleAndUpdate(const std::vector<ScheduledChunk>& chunks);
   void PublishStats();

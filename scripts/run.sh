@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs the default model (Gemma 3 270M) on a sample
-# prompt. Extra arguments go to `gemma-serve generate`, e.g. --prompt "Once upon a time".
+# Installs what is missing, builds, and starts the OpenAI-compatible server on the default model
+# (Gemma 3 270M) at http://127.0.0.1:8080. Extra arguments go to `gemma-serve serve`, e.g.
+# --port 9000 or --config configs/server.json. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
-if [ $# -eq 0 ]; then
-  set -- --prompt "The history of the printing press begins" --max-tokens 128
-fi
-exec ./build/server/gemma-serve generate --model "$(cat .model-path)" "$@"
+exec ./build/server/gemma-serve serve --model "$(cat .model-path)" "$@"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: unit tests, then the goldens against
-# llama.cpp on the real default model. Exits non-zero on any failure.
+# Installs what is missing, builds, and runs every test: unit tests, the goldens against llama.cpp
+# and jinja2, the CLI, and the server end to end (the real process on loopback with the real
+# model, through the openai SDK and raw sockets). Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh

@@ -290,3 +290,61 @@ def test_health_is_503_while_loading_and_a_fifo_model_fails_cleanly(tmp_path):
     r = subprocess.run([BIN, "serve", "--model", str(fifo), "--port", "0"], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 1 and "not a regular file" in r.stderr
+
+
+def test_config_file_aliases_and_json_logs(start_server):
+    from conftest import ROOT
+    s = start_server("--config", os.path.join(ROOT, "configs/server.json"), "--log-format", "json")
+    ids = [m["id"] for m in httpx.get(s.url + "/v1/models").json()["data"]]
+    assert ids == ["gemma-3-270m", "gemma3"]
+    r = s.client().chat.completions.create(model="gemma3", messages=[{"role": "user",
+                                                                      "content": "Hi"}],
+                                           max_tokens=3)
+    assert r.model == "gemma-3-270m"
+    deadline = time.time() + 5
+    while time.time() < deadline and '"path":"/v1/chat/completions"' not in s.log():
+        time.sleep(0.05)
+    lines = [json.loads(l) for l in s.log().splitlines() if l.startswith("{")]
+    req = [l for l in lines if l.get("path") == "/v1/chat/completions"]
+    assert req and req[0]["status"] == 200 and req[0]["id"] == r.id
+    assert req[0]["prompt_tokens"] == r.usage.prompt_tokens
+    assert req[0]["completion_tokens"] == r.usage.completion_tokens
+    assert req[0]["ttft_s"] >= 0 and req[0]["total_s"] >= req[0]["ttft_s"]
+
+
+def test_sse_pings_while_a_stream_waits(start_server):
+    s = start_server("--max-num-seqs", "1", "--sse-ping-interval", "1")
+    hog = json.dumps({"prompt": "Once upon a time", "max_tokens": 600, "stream": True,
+                      "ignore_eos": True}).encode()
+    h = socket.create_connection(("127.0.0.1", s.port))
+    h.sendall(request("POST", "/v1/completions", hog, ["Content-Type: application/json"]))
+    time.sleep(0.3)
+    waiting = json.dumps({"prompt": "Hello", "max_tokens": 2, "stream": True}).encode()
+    resp = raw(s, request("POST", "/v1/completions", waiting, ["Content-Type: application/json"]),
+               read_for=2.5)
+    h.close()
+    assert resp.startswith(b"HTTP/1.1 200")
+    assert b": ping\n\n" in dechunk(resp.partition(b"\r\n\r\n")[2])
+
+
+def test_an_error_after_streaming_began_is_an_error_event(start_server):
+    # No grace period: SIGTERM aborts the stream, which must end with an error event.
+    s = start_server("--shutdown-grace", "0")
+    body = json.dumps({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3000,
+                       "stream": True, "ignore_eos": True}).encode()
+    c = socket.create_connection(("127.0.0.1", s.port))
+    c.settimeout(30)
+    c.sendall(request("POST", "/v1/chat/completions", body, ["Content-Type: application/json"]))
+    got = c.recv(65536)
+    while got.count(b"data: ") < 3:
+        got += c.recv(65536)
+    s.proc.send_signal(signal.SIGTERM)
+    while not got.endswith(b"0\r\n\r\n"):
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    events = dechunk(got.partition(b"\r\n\r\n")[2]).decode().split("\n\n")
+    errors = [json.loads(e[6:]) for e in events if e.startswith("data: {\"error\"")]
+    assert len(errors) == 1 and "shutting down" in errors[0]["error"]["message"]
+    assert s.proc.wait(30) == 0

@@ -1,0 +1,159 @@
+// The engine thread on a tiny random Gemma 3 (tests/fixtures, window 8): requests submitted from
+// other threads, batched together, give the tokens they give alone (greedy and seeded sampling);
+// cancelled requests free their blocks; a full queue refuses; Stop aborts what is left.
+#include "engine/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/gguf/gguf_file.h"
+
+namespace gs {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StatusOr<std::unique_ptr<GgufFile>> f =
+        GgufFile::Open(std::string(GS_FIXTURE_DIR) + "/tiny_gemma3.gguf");
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    file_ = std::move(f).value();
+    backend_ = std::make_unique<CpuBackend>(2);
+    StatusOr<std::unique_ptr<Model>> m = LoadModel(*file_, *backend_);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    model_ = std::move(m).value();
+  }
+
+  std::unique_ptr<Engine> MakeEngine(EngineOptions options) {
+    StatusOr<std::unique_ptr<Engine>> e = Engine::Create(*model_, *backend_, options);
+    EXPECT_TRUE(e.ok()) << e.status().message();
+    (*e)->Start();
+    return std::move(e).value();
+  }
+
+  EngineRequest Request(int seed, int64_t max_new_tokens, float temperature) {
+    std::mt19937 rng(seed);
+    EngineRequest r;
+    r.prompt.resize(3 + rng() % 30);
+    for (int32_t& id : r.prompt) id = static_cast<int32_t>(rng() % model_->config().num_vocab);
+    r.max_new_tokens = max_new_tokens;
+    r.sampling.temperature = temperature;
+    r.sampling.seed = static_cast<uint64_t>(seed);
+    r.stream = std::make_shared<RequestStream>(signal_);
+    return r;
+  }
+
+  // Reads a stream to its end.
+  std::pair<std::vector<int32_t>, FinishReason> Collect(RequestStream& stream) {
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 2000; ++i) {
+      RequestUpdate u;
+      if (!stream.Take(&u)) {
+        signal_->Wait(std::chrono::milliseconds(10));
+        continue;
+      }
+      for (const SampledToken& t : u.tokens) ids.push_back(t.id);
+      if (u.finish != FinishReason::kNone) return {ids, u.finish};
+    }
+    ADD_FAILURE() << "the request never finished";
+    return {ids, FinishReason::kNone};
+  }
+
+  // Stats are published after the step that finished the requests.
+  static void WaitForEmptyPool(const Engine& engine) {
+    for (int i = 0; i < 1000 && engine.Stats().kv_usage != 0.0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+
+  std::unique_ptr<GgufFile> file_;
+  std::unique_ptr<CpuBackend> backend_;
+  std::unique_ptr<Model> model_;
+  std::shared_ptr<StreamSignal> signal_ = std::make_shared<StreamSignal>();
+};
+
+TEST_F(EngineTest, BatchedRequestsGiveTheTokensTheyGiveAlone) {
+  EngineOptions options;
+  options.kv_cache_bytes = 8 << 20;
+  options.max_num_batched_tokens = 16;  // long prompts are chunked, mixed with decodes
+  auto engine = MakeEngine(options);
+  for (float temperature : {0.0f, 0.9f}) {
+    std::vector<std::vector<int32_t>> alone;
+    for (int i = 0; i < 8; ++i) {
+      EngineRequest r = Request(i, 20, temperature);
+      auto stream = r.stream;
+      ASSERT_TRUE(engine->Submit({std::move(r)}));
+      auto [ids, finish] = Collect(*stream);
+      EXPECT_EQ(finish, FinishReason::kLength);
+      EXPECT_EQ(ids.size(), 20u);
+      alone.push_back(ids);
+    }
+    std::vector<EngineRequest> all;
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (int i = 0; i < 8; ++i) {
+      all.push_back(Request(i, 20, temperature));
+      streams.push_back(all.back().stream);
+    }
+    ASSERT_TRUE(engine->Submit(std::move(all)));
+    for (int i = 0; i < 8; ++i) {
+      EXPECT_EQ(Collect(*streams[i]).first, alone[i]) << "request " << i << " t=" << temperature;
+    }
+  }
+  WaitForEmptyPool(*engine);
+  EXPECT_EQ(engine->Stats().kv_usage, 0.0);
+}
+
+TEST_F(EngineTest, StopIdsFinishWithStop) {
+  auto engine = MakeEngine({});
+  EngineRequest probe = Request(3, 5, 0.0f);
+  auto probe_stream = probe.stream;
+  ASSERT_TRUE(engine->Submit({std::move(probe)}));
+  const std::vector<int32_t> ids = Collect(*probe_stream).first;
+  ASSERT_EQ(ids.size(), 5u);
+  EngineRequest r = Request(3, 5, 0.0f);
+  r.stop_ids = {ids[2]};
+  auto stream = r.stream;
+  ASSERT_TRUE(engine->Submit({std::move(r)}));
+  auto [got, finish] = Collect(*stream);
+  EXPECT_EQ(finish, FinishReason::kStop);
+  const auto first = std::find(ids.begin(), ids.end(), ids[2]);  // the stop id's first sampling
+  EXPECT_EQ(got, std::vector<int32_t>(ids.begin(), first + 1));
+}
+
+TEST_F(EngineTest, CancelFreesBlocksAndAFullQueueRefuses) {
+  EngineOptions options;
+  options.max_num_seqs = 1;
+  options.max_num_waiting = 1;
+  auto engine = MakeEngine(options);
+  EngineRequest running = Request(1, 100000, 0.0f);
+  auto running_stream = running.stream;
+  ASSERT_TRUE(engine->Submit({std::move(running)}));
+  while (engine->Stats().num_running != 1) std::this_thread::yield();
+  EngineRequest waiting = Request(2, 5, 0.0f);
+  auto waiting_stream = waiting.stream;
+  ASSERT_TRUE(engine->Submit({std::move(waiting)}));
+  EXPECT_FALSE(engine->Submit({Request(3, 5, 0.0f)})) << "the waiting queue holds one";
+  running_stream->Cancel();
+  EXPECT_EQ(Collect(*running_stream).second, FinishReason::kAbort);
+  EXPECT_EQ(Collect(*waiting_stream).second, FinishReason::kLength);
+  WaitForEmptyPool(*engine);
+  EXPECT_EQ(engine->Stats().kv_usage, 0.0);
+  EXPECT_EQ(engine->Stats().num_running, 0);
+}
+
+TEST_F(EngineTest, StopAbortsWhatIsLeft) {
+  auto engine = MakeEngine({});
+  EngineRequest r = Request(1, 100000, 0.0f);
+  auto stream = r.stream;
+  ASSERT_TRUE(engine->Submit({std::move(r)}));
+  engine->Stop();
+  EXPECT_EQ(Collect(*stream).second, FinishReason::kAbort);
+  EXPECT_FALSE(engine->Stats().alive);
+}
+
+}  // namespace
+}  // namespace gs
