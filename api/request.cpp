@@ -226,8 +226,13 @@ class FieldReader {
     if (v == nullptr) return;
     if (!v->is_number()) return Fail(WrongType(Path(key), range.Text(), *v));
     const double d = v->get<double>();
-    if (!range.Contains(d)) return Fail(BadValue(Path(key), range.Text(), Describe(*v)));
-    *out = static_cast<float>(d);
+    // The float is checked too: 1e-50 is in (0, 1] as a double but rounds to 0.0f (a top_p of
+    // 0, a repetition_penalty that divides by 0).
+    const float f = static_cast<float>(d);
+    if (!range.Contains(d) || !range.Contains(f)) {
+      return Fail(BadValue(Path(key), range.Text(), Describe(*v)));
+    }
+    *out = f;
   }
 
  private:

@@ -13,9 +13,20 @@ std::string StopMatcher::Push(std::string_view text) {
   if (matched_) return {};
   held_.append(text);
   if (stops_.empty()) return std::exchange(held_, {});
-  // The earliest stop string in the held text ends the output.
+  // The stop string that is complete first ends the output (on a tie, the one starting first).
+  // Not simply the one starting first: streamed a byte at a time, "bc" in "abcd" ends the output
+  // before the stop "abcd" is complete, and the same text in one piece must end the same way.
   size_t first = std::string::npos;
-  for (const std::string& stop : stops_) first = std::min(first, held_.find(stop));
+  size_t first_end = std::string::npos;
+  for (const std::string& stop : stops_) {
+    const size_t pos = held_.find(stop);
+    if (pos == std::string::npos) continue;
+    const size_t end = pos + stop.size();
+    if (end < first_end || (end == first_end && pos < first)) {
+      first = pos;
+      first_end = end;
+    }
+  }
   if (first != std::string::npos) {
     matched_ = true;
     std::string out = held_.substr(0, first);

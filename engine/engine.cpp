@@ -21,6 +21,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model, Backend& ba
   budget.max_seqs = options.max_num_seqs;
   StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
   if (!plan.ok()) return plan.status();
+  plan->pool.enable_prefix_caching = options.enable_prefix_caching;
   GS_RETURN_IF_ERROR(backend.AllocateKv(plan->layout));
   int64_t max_seq_len = plan->max_seq_len;
   if (options.max_model_len > 0) max_seq_len = std::min(max_seq_len, options.max_model_len);
@@ -130,7 +131,13 @@ bool Engine::Step() {
   if (chunks.empty()) return scheduler_.num_running() + scheduler_.num_waiting() == 0;
   BuildBatch(chunks);
   model_.Forward(batch_, backend_, logits_.data());
+  const int64_t num_prompt_tokens = scheduler_.Commit(chunks);
   SampleAndUpdate(chunks);
+  std::lock_guard<std::mutex> lock(stats_mu_);
+  stats_.num_prompt_tokens += num_prompt_tokens;
+  stats_.num_batched_tokens += batch_.num_tokens();
+  stats_.num_batched_seqs += batch_.num_seqs();
+  ++stats_.num_steps;
   return true;
 }
 
@@ -174,16 +181,11 @@ void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {
 
 void Engine::SampleAndUpdate(const std::vector<ScheduledChunk>& chunks) {
   const int32_t num_vocab = model_.config().num_vocab;
-  int64_t num_prompt_tokens = 0;
   int64_t num_sampled = 0;
   size_t row_idx = 0;
   std::vector<std::pair<Sequence*, FinishReason>> finished;
   for (const ScheduledChunk& c : chunks) {
     Sequence& s = *c.seq;
-    const int64_t prompt_end = s.num_prompt_tokens;
-    num_prompt_tokens += std::max<int64_t>(
-        0, std::min<int64_t>(s.num_computed + c.num_tokens, prompt_end) - s.num_computed);
-    s.num_computed += c.num_tokens;
     if (!c.wants_logits) continue;
     float* logits = logits_.data() + row_idx++ * static_cast<size_t>(num_vocab);
     const EngineRequest& r = s.request;
@@ -211,9 +213,7 @@ void Engine::SampleAndUpdate(const std::vector<ScheduledChunk>& chunks) {
   }
   for (const auto& [seq, reason] : finished) scheduler_.Finish(seq, reason);
   std::lock_guard<std::mutex> lock(stats_mu_);
-  stats_.num_prompt_tokens += num_prompt_tokens;
   stats_.num_generation_tokens += num_sampled;
-  ++stats_.num_steps;
 }
 
 void Engine::PublishStats() {
@@ -228,6 +228,8 @@ void Engine::PublishStats() {
   stats_.num_running = scheduler_.num_running();
   stats_.kv_usage = total > 0 ? static_cast<double>(used) / static_cast<double>(total) : 0;
   stats_.num_preemptions = scheduler_.num_preemptions();
+  stats_.num_prefix_queries = scheduler_.num_prefix_queries();
+  stats_.num_prefix_hits = scheduler_.num_prefix_hits();
   stats_.heartbeat = std::chrono::steady_clock::now();
 }
 

@@ -27,6 +27,7 @@ struct EngineOptions {
   int32_t max_num_seqs = 64;
   int32_t max_num_waiting = 256;  // queued requests beyond this are refused (HTTP 503)
   int64_t max_model_len = 0;      // 0: as long as the model and the pool allow
+  bool enable_prefix_caching = true;
 };
 
 // Counters for /metrics and /health, readable from any thread.
@@ -37,7 +38,11 @@ struct EngineStats {
   int64_t num_prompt_tokens = 0;      // prompt tokens computed (recomputation included)
   int64_t num_generation_tokens = 0;  // tokens sampled
   int64_t num_preemptions = 0;
+  int64_t num_prefix_queries = 0;  // prompt tokens looked up in the prefix cache
+  int64_t num_prefix_hits = 0;     // of which found
   int64_t num_steps = 0;
+  int64_t num_batched_tokens = 0;  // rows over all steps (tokens per step = this / num_steps)
+  int64_t num_batched_seqs = 0;    // sequences over all steps
   // steady_clock time of the loop's last sign of life, and whether it is still running.
   std::chrono::steady_clock::time_point heartbeat{};
   bool alive = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace gs {
 namespace {
@@ -36,48 +37,54 @@ int32_t Sampler::Sample(const float* logits, int32_t num_vocab) {
   auto by_logit = [](const Candidate& a, const Candidate& b) {
     return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
   };
+  // Each filter works on as little order as it needs: a full sort of a 262K vocabulary per token
+  // would cost more than the forward pass. top-k selects without sorting; top-p sorts only as
+  // long a prefix as its mass needs; min-p needs no order at all.
   if (p.top_k > 0 && static_cast<size_t>(p.top_k) < candidates_.size()) {
-    std::partial_sort(candidates_.begin(), candidates_.begin() + p.top_k, candidates_.end(),
-                      by_logit);
+    std::nth_element(candidates_.begin(), candidates_.begin() + p.top_k - 1, candidates_.end(),
+                     by_logit);
     candidates_.resize(p.top_k);
-  } else {
-    std::sort(candidates_.begin(), candidates_.end(), by_logit);
   }
-
   // Probabilities of the untempered distribution over the candidates, for top-p and min-p.
-  std::vector<double> probs(candidates_.size());
-  double total = 0;
-  for (size_t i = 0; i < candidates_.size(); ++i) {
-    probs[i] = std::exp(static_cast<double>(candidates_[i].logit) - max_logit);
-    total += probs[i];
-  }
-  size_t keep = candidates_.size();
+  auto weight = [&](const Candidate& c) { return std::exp(static_cast<double>(c.logit) - max_logit); };
   if (p.top_p < 1.0f) {
-    double cumulative = 0;
-    for (size_t i = 0; i < candidates_.size(); ++i) {
-      cumulative += probs[i] / total;
-      if (cumulative >= p.top_p) {
-        keep = i + 1;
+    double total = 0;
+    for (const Candidate& c : candidates_) total += weight(c);
+    const double target = p.top_p * total;
+    size_t num_sorted = 0;
+    for (size_t want = 64;; want *= 4) {
+      const size_t n = std::min(want, candidates_.size());
+      std::partial_sort(candidates_.begin() + num_sorted, candidates_.begin() + n,
+                        candidates_.end(), by_logit);
+      num_sorted = n;
+      double cumulative = 0;
+      size_t keep = 0;
+      while (keep < num_sorted && cumulative < target) cumulative += weight(candidates_[keep++]);
+      if (cumulative >= target || num_sorted == candidates_.size()) {
+        candidates_.resize(std::max<size_t>(keep, 1));
         break;
       }
     }
   }
   if (p.min_p > 0.0f) {
-    // probs[0] is the largest (candidates are sorted); keep at least one.
-    size_t n = 1;
-    while (n < keep && probs[n] >= p.min_p * probs[0]) ++n;
-    keep = n;
+    // Relative to the most likely token, which is always a candidate and always kept.
+    const float min_logit = max_logit + std::log(p.min_p);
+    std::erase_if(candidates_, [&](const Candidate& c) { return c.logit < min_logit; });
   }
-  candidates_.resize(keep);
 
-  // Temperature, then one draw from the renormalized distribution.
-  std::vector<double> weights(keep);
-  const double top = candidates_[0].logit;
-  for (size_t i = 0; i < keep; ++i) {
-    weights[i] = std::exp((candidates_[i].logit - top) / p.temperature);
+  // Temperature, then one draw from the renormalized distribution, scanning in candidate order.
+  weights_.resize(candidates_.size());
+  double total = 0;
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    weights_[i] = std::exp((candidates_[i].logit - max_logit) / p.temperature);
+    total += weights_[i];
   }
-  std::discrete_distribution<size_t> dist(weights.begin(), weights.end());
-  return candidates_[dist(rng_)].id;
+  double u = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  for (size_t i = 0; i < candidates_.size(); ++i) {
+    u -= weights_[i];
+    if (u < 0) return candidates_[i].id;
+  }
+  return candidates_.back().id;  // rounding left u at the very top
 }
 
 void Sampler::ProcessLogits(float* logits, int32_t num_vocab) const {
@@ -88,7 +95,9 @@ void Sampler::ProcessLogits(float* logits, int32_t num_vocab) const {
   if (p.repetition_penalty != 1.0f) {
     for (int32_t id : seen_) {
       float& l = logits[id];
-      l = l > 0 ? l / p.repetition_penalty : l * p.repetition_penalty;
+      // A tiny penalty must not turn a logit into infinity (and the softmax into NaN).
+      l = l > 0 ? std::min(l / p.repetition_penalty, std::numeric_limits<float>::max())
+                : std::max(l * p.repetition_penalty, std::numeric_limits<float>::lowest());
     }
   }
   if (p.presence_penalty != 0.0f || p.frequency_penalty != 0.0f) {

@@ -72,6 +72,7 @@ class Sampler {
   SamplingParams params_;
   std::mt19937_64 rng_;
   std::vector<Candidate> candidates_;  // reused between calls
+  std::vector<double> weights_;
   std::unordered_map<int32_t, int32_t> output_counts_;  // output token -> occurrences
   std::unordered_set<int32_t> seen_;                    // prompt and output tokens
 };

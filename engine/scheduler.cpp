@@ -61,6 +61,7 @@ void Scheduler::FinishAll(FinishReason reason, const std::string& error) {
 void Scheduler::Preempt(Sequence* seq) {
   Release(seq);
   seq->num_computed = 0;
+  seq->num_registered_blocks = 0;
   ++num_preemptions_;
   auto it = std::find_if(running_.begin(), running_.end(),
                          [seq](const auto& s) { return s.get() == seq; });
@@ -102,24 +103,77 @@ std::vector<ScheduledChunk> Scheduler::Schedule() {
   while (budget > 0 && !waiting_.empty() &&
          static_cast<int32_t>(running_.size()) < options_.max_num_seqs) {
     Sequence* seq = waiting_.front().get();
-    const int64_t take = std::min<int64_t>(budget, static_cast<int64_t>(seq->tokens.size()));
-    seq->pool_seq_idx = pool_.AddSequence();
-    if (!pool_.Reserve(seq->pool_seq_idx, take)) {
-      Release(seq);
-      break;
-    }
-    if (!seq->ever_scheduled) {
-      seq->ever_scheduled = true;
-      ++num_newly_admitted_;
-      seq->request.stream->MarkScheduled(0);
-    }
-    chunks.push_back({seq, static_cast<int32_t>(take),
-                      take == static_cast<int64_t>(seq->tokens.size())});
-    budget -= take;
+    const int64_t before = static_cast<int64_t>(chunks.size());
+    if (!Admit(seq, budget, &chunks)) break;
+    budget -= chunks.back().num_tokens;
+    GS_CHECK(static_cast<int64_t>(chunks.size()) == before + 1);
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }
   return chunks;
+}
+
+}  // namespace gs
+
+namespace gs {
+
+void Scheduler::UpdateBlockHashes(Sequence* seq) const {
+  const size_t bs = static_cast<size_t>(pool_.block_size());
+  while ((seq->block_hashes.size() + 1) * bs <= seq->tokens.size()) {
+    const size_t i = seq->block_hashes.size();
+    const BlockHash* parent = i > 0 ? &seq->block_hashes[i - 1] : nullptr;
+    seq->block_hashes.push_back(
+        HashBlock(parent, std::span<const int32_t>(seq->tokens).subspan(i * bs, bs)));
+  }
+}
+
+bool Scheduler::Admit(Sequence* seq, int64_t budget, std::vector<ScheduledChunk>* chunks) {
+  seq->pool_seq_idx = pool_.AddSequence();
+  const int64_t num_tokens = static_cast<int64_t>(seq->tokens.size());
+  int32_t num_cached_blocks = 0;
+  if (pool_.prefix_caching()) {
+    UpdateBlockHashes(seq);
+    // At least the last token is computed again: its logits are what the step is for.
+    const int32_t max_blocks = static_cast<int32_t>((num_tokens - 1) / pool_.block_size());
+    num_cached_blocks = pool_.MatchPrefix(seq->block_hashes, seq->tokens, max_blocks);
+    pool_.AttachPrefix(seq->pool_seq_idx, seq->block_hashes, num_cached_blocks);
+  }
+  const int64_t num_cached = static_cast<int64_t>(num_cached_blocks) * pool_.block_size();
+  const int64_t take = std::min<int64_t>(budget, num_tokens - num_cached);
+  if (!pool_.Reserve(seq->pool_seq_idx, num_cached + take)) {
+    Release(seq);
+    return false;
+  }
+  seq->num_computed = num_cached;
+  seq->num_registered_blocks = num_cached_blocks;
+  if (pool_.prefix_caching()) {
+    num_prefix_queries_ += num_tokens;
+    num_prefix_hits_ += num_cached;
+  }
+  if (!seq->ever_scheduled) {
+    seq->ever_scheduled = true;
+    ++num_newly_admitted_;
+    seq->request.stream->MarkScheduled(num_cached);
+  }
+  chunks->push_back({seq, static_cast<int32_t>(take), num_cached + take == num_tokens});
+  return true;
+}
+
+int64_t Scheduler::Commit(const std::vector<ScheduledChunk>& chunks) {
+  int64_t num_prompt_tokens = 0;
+  for (const ScheduledChunk& c : chunks) {
+    Sequence& s = *c.seq;
+    num_prompt_tokens += std::max<int64_t>(
+        0, std::min<int64_t>(s.num_computed + c.num_tokens, s.num_prompt_tokens) - s.num_computed);
+    s.num_computed += c.num_tokens;
+    if (!pool_.prefix_caching()) continue;
+    UpdateBlockHashes(&s);
+    const int32_t num_full = static_cast<int32_t>(s.num_computed / pool_.block_size());
+    pool_.RegisterBlocks(s.pool_seq_idx, s.block_hashes, s.tokens, s.num_registered_blocks,
+                         num_full);
+    s.num_registered_blocks = std::max(s.num_registered_blocks, num_full);
+  }
+  return num_prompt_tokens;
 }
 
 }  // namespace gs

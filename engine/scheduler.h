@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "engine/kv/block_hash.h"
 #include "engine/kv/kv_pool.h"
 #include "engine/request.h"
 #include "engine/sampler.h"
@@ -34,6 +35,8 @@ struct Sequence {
   int32_t pool_seq_idx = -1;    // the KV pool's sequence; -1 while holding no blocks
   bool ever_scheduled = false;
   Sampler sampler;
+  std::vector<BlockHash> block_hashes;  // chained hashes of the full blocks of tokens
+  int32_t num_registered_blocks = 0;    // blocks offered to the prefix cache so far
 };
 
 // What one sequence computes in a step: tokens [num_computed, num_computed + num_tokens).
@@ -50,8 +53,12 @@ class Scheduler {
   void Add(std::unique_ptr<Sequence> seq);
   // Finishes cancelled requests (reason kAbort) and frees their blocks.
   void DropCancelled();
-  // This step's work, running sequences first. Empty when there is nothing to do.
+  // This step's work, running sequences first. Empty when there is nothing to do. A sequence
+  // admitted from the queue starts after the longest prefix the cache holds for it.
   std::vector<ScheduledChunk> Schedule();
+  // The step ran: its chunks' K/V are in the cache. Advances num_computed and offers the blocks
+  // that became full to the prefix cache. Returns the number of prompt tokens computed.
+  int64_t Commit(const std::vector<ScheduledChunk>& chunks);
   // Ends a running sequence: its stream gets `reason`, its blocks go back to the pool.
   void Finish(Sequence* seq, FinishReason reason, std::string error = {});
   // Finishes everything (engine failure or shutdown).
@@ -61,11 +68,16 @@ class Scheduler {
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
   int32_t num_waiting() const { return static_cast<int32_t>(waiting_.size()); }
   int64_t num_preemptions() const { return num_preemptions_; }
+  int64_t num_prefix_queries() const { return num_prefix_queries_; }  // prompt tokens looked up
+  int64_t num_prefix_hits() const { return num_prefix_hits_; }        // of which cached
   // Sequences that left the waiting queue for the first time since the last call.
   int32_t TakeNumNewlyAdmitted();
 
  private:
   void Preempt(Sequence* seq);
+  // Admits the front of the waiting queue with up to budget tokens; false when the pool cannot.
+  bool Admit(Sequence* seq, int64_t budget, std::vector<ScheduledChunk>* chunks);
+  void UpdateBlockHashes(Sequence* seq) const;
   void Release(Sequence* seq);
 
   KvPool pool_;
@@ -73,6 +85,8 @@ class Scheduler {
   std::vector<std::unique_ptr<Sequence>> running_;  // admission order
   std::deque<std::unique_ptr<Sequence>> waiting_;   // arrival order; preempted ones in front
   int64_t num_preemptions_ = 0;
+  int64_t num_prefix_queries_ = 0;
+  int64_t num_prefix_hits_ = 0;
   int32_t num_newly_admitted_ = 0;
 };
 

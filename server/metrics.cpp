@@ -101,7 +101,17 @@ std::string Metrics::Render(const EngineStats& e) const {
          static_cast<double>(e.num_generation_tokens));
   metric("num_preemptions_total", "counter", "Requests preempted for recomputation.",
          static_cast<double>(e.num_preemptions));
+  metric("prefix_cache_queries_total", "counter", "Prompt tokens looked up in the prefix cache.",
+         static_cast<double>(e.num_prefix_queries));
+  metric("prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.",
+         static_cast<double>(e.num_prefix_hits));
   metric("engine_steps_total", "counter", "Engine steps run.", static_cast<double>(e.num_steps));
+  metric("batched_tokens_total", "counter",
+         "Tokens computed over all steps (per step: divide by engine_steps_total).",
+         static_cast<double>(e.num_batched_tokens));
+  metric("batched_seqs_total", "counter",
+         "Sequences in the batch, summed over steps (per step: divide by engine_steps_total).",
+         static_cast<double>(e.num_batched_seqs));
 
   std::lock_guard<std::mutex> lock(mu_);
   out += "# HELP gemma_serve:request_success_total Finished requests by finish reason.\n";

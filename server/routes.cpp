@@ -307,6 +307,7 @@ api::Usage Routes::UsageOf(const Exchange& ex) const {
   api::Usage u;
   u.prompt_tokens = ex.gen->num_prompt_tokens();
   u.completion_tokens = ex.gen->num_completion_tokens();
+  u.cached_tokens = ex.gen->num_cached_tokens();
   return u;
 }
 

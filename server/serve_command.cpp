@@ -135,6 +135,7 @@ int RunServe(const std::vector<std::string>& raw_args) {
   eo.max_num_seqs = config.max_num_seqs;
   eo.max_num_waiting = config.max_num_waiting;
   eo.max_model_len = config.max_model_len;
+  eo.enable_prefix_caching = config.enable_prefix_caching;
   StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*m.model, *m.backend, eo);
   if (!engine.ok()) {
     std::fprintf(stderr, "gemma-serve serve: %s\n", engine.status().message().c_str());

@@ -1,5 +1,7 @@
 #include "server/server_config.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -24,6 +26,8 @@ const char* const kServeHelp =
     "  --http-threads N           HTTP worker threads (default: max-num-seqs + 16)\n"
     "  --max-http-queue N         connections that may wait for a busy worker (default 0: 503)\n"
     "  --kv-cache-mb N            KV cache memory (default 1024)\n"
+    "  --kv-cache-fraction F      KV cache memory as a fraction of physical memory (instead)\n"
+    "  --no-prefix-caching        do not reuse the KV of earlier requests' shared prefixes\n"
     "  --block-size N             KV block size in tokens (default 16)\n"
     "  --max-model-len N          context length cap (default: model / KV budget)\n"
     "  --max-num-seqs N           sequences batched together (default 32)\n"
@@ -45,10 +49,11 @@ const char* const kServeHelp =
 
 namespace {
 
-const std::set<std::string> kSwitches = {"help", "auth-health", "public-metrics"};
+const std::set<std::string> kSwitches = {"help", "auth-health", "public-metrics",
+                                         "no-prefix-caching"};
 const std::set<std::string> kFlags = {
     "help", "config", "model", "served-model-name", "host", "port", "threads", "http-threads",
-    "max-http-queue", "kv-cache-mb", "block-size", "max-model-len", "max-num-seqs",
+    "max-http-queue", "kv-cache-mb", "kv-cache-fraction", "no-prefix-caching", "block-size", "max-model-len", "max-num-seqs",
     "max-num-batched-tokens", "max-num-waiting", "max-tokens-cap", "max-n", "max-body-mb",
     "read-timeout", "write-timeout", "keep-alive-timeout", "sse-ping-interval", "shutdown-grace",
     "health-stall", "api-key", "api-key-file", "auth-health", "public-metrics", "cors-origin",
@@ -105,8 +110,11 @@ Status ReadKeyFile(const std::string& path, std::vector<std::string>* keys) {
   if (!in) return Status::Error("cannot read API key file " + path);
   std::string line;
   while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty() && line[0] != '#') keys->push_back(line);
+    // Surrounding whitespace (tabs, CRLF endings, indentation) is never part of a key: a line
+    // of only whitespace is blank and an indented '#' line is a comment.
+    const size_t begin = line.find_first_not_of(" \t\r");
+    if (begin == std::string::npos || line[begin] == '#') continue;
+    keys->push_back(line.substr(begin, line.find_last_not_of(" \t\r") + 1 - begin));
   }
   return Status::Ok();
 }
@@ -142,6 +150,13 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
   if (c.num_http_threads == 0) c.num_http_threads = c.max_num_seqs + 16;
   c.max_http_queue = static_cast<int32_t>(args.GetInt("max-http-queue", c.max_http_queue, 0, 1 << 16));
   c.kv_cache_bytes = args.GetInt("kv-cache-mb", 1024, 1, 1 << 24) << 20;
+  if (args.Has("kv-cache-fraction")) {
+    const double fraction = args.GetDouble("kv-cache-fraction", 0.1, 1e-6, 0.95);
+    const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                            static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    c.kv_cache_bytes = static_cast<int64_t>(fraction * physical);
+  }
+  c.enable_prefix_caching = !args.Has("no-prefix-caching");
   c.block_size = static_cast<int32_t>(args.GetInt("block-size", c.block_size, 1, 1024));
   c.max_model_len = args.GetInt("max-model-len", 0, 0, int64_t{1} << 24);
   c.max_num_batched_tokens =

@@ -33,6 +33,7 @@ struct ServerConfig {
   int32_t max_num_seqs = 32;
   int32_t max_num_batched_tokens = 512;
   int32_t max_num_waiting = 128;
+  bool enable_prefix_caching = true;
   // Request limits.
   int64_t max_tokens_cap = 0;  // 0: max_model_len
   int32_t max_n = 16;

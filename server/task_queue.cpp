@@ -19,6 +19,10 @@ BoundedTaskQueue::~BoundedTaskQueue() { shutdown(); }
 
 void BoundedTaskQueue::Start(Pool* pool, int num_threads, bool overflow) {
   for (int i = 0; i < num_threads; ++i) pool->threads.emplace_back(Work, pool, overflow);
+  // Return only once every thread waits for work. Otherwise a job enqueued at once (the server
+  // accepts right after making the pool) finds no idle worker and overflows into a 503.
+  std::unique_lock<std::mutex> lock(pool->mu);
+  pool->idle_cv.wait(lock, [&] { return pool->num_idle >= num_threads; });
 }
 
 void BoundedTaskQueue::Work(Pool* pool, bool overflow) {
@@ -28,6 +32,7 @@ void BoundedTaskQueue::Work(Pool* pool, bool overflow) {
     {
       std::unique_lock<std::mutex> lock(pool->mu);
       ++pool->num_idle;
+      pool->idle_cv.notify_all();
       pool->cv.wait(lock, [pool] { return pool->stopping || !pool->jobs.empty(); });
       --pool->num_idle;
       if (pool->jobs.empty()) return;  // stopping, and nothing left to run

@@ -30,6 +30,7 @@ class BoundedTaskQueue : public httplib::TaskQueue {
   struct Pool {
     std::mutex mu;
     std::condition_variable cv;
+    std::condition_variable idle_cv;  // a thread became idle
     std::deque<std::function<void()>> jobs;
     std::vector<std::thread> threads;
     int num_idle = 0;

@@ -3,8 +3,11 @@
 
 The seeds give each fuzzer a head start (README.md here): well-formed GGUF files that reach
 every value type, the tensor table, the model config and the tokenizer loader, plus cuts of
-them; tokenizer texts; chats. The committed corpus is what the fuzzers grew from these.
+them; tokenizer texts; chats; request bodies (OpenAI SDK ones and reliability.md §5.1's edge
+cases); token streams with stop strings. The committed corpus is what the fuzzers grew from
+these.
 """
+import json
 import struct
 import sys
 from pathlib import Path
@@ -150,10 +153,159 @@ def chat_seeds():
     }
 
 
+def request_seeds():
+    """Request bodies: what the OpenAI SDKs and their wrappers send, then reliability.md §5.1's
+    V1-V13 edge cases. Each is also, as raw bytes, a chat message's content and a prompt."""
+    user = {"role": "user", "content": "Say hello."}
+    chat = {"model": "gemma-3-1b-it", "messages": [user]}
+
+    def body(base, **fields):
+        return json.dumps({**base, **fields}).encode()
+
+    seeds = {
+        # The openai Python SDK leaves out what is not given; LiteLLM and others send nulls.
+        "sdk_chat": body(chat, temperature=0.7, max_tokens=64),
+        "sdk_chat_stream": body(chat, stream=True, stream_options={"include_usage": True},
+                                max_completion_tokens=128, top_p=0.9, seed=42),
+        "sdk_chat_nulls": body(chat, frequency_penalty=None, logit_bias=None, logprobs=None,
+                               max_tokens=None, n=None, presence_penalty=None,
+                               response_format=None, seed=None, stop=None, stream=None,
+                               temperature=None, tool_choice=None, tools=None, top_logprobs=None,
+                               top_p=None, user=None),
+        "sdk_chat_full": body(
+            chat,
+            messages=[{"role": "system", "content": "Be brief."},
+                      {"role": "developer", "content": "No lists."},
+                      {"role": "user", "name": "ann",
+                       "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "!"}]},
+                      {"role": "assistant", "content": None, "tool_calls": []},
+                      {"role": "tool", "tool_call_id": "call_1", "content": "42"},
+                      {"role": "user", "content": "caf\u00e9 \U0001F600"}],
+            logprobs=True, top_logprobs=5, logit_bias={"2": -100, "262143": 5.5}, n=2,
+            stop=["\n\n", "</s>"], stop_token_ids=[1, 106], ignore_eos=False, top_k=40,
+            min_p=0.05, presence_penalty=0.5, frequency_penalty=-0.5, repetition_penalty=1.1,
+            response_format={"type": "text"}, tool_choice="none", tools=[],
+            add_generation_prompt=True, seed=-1),
+        "sdk_completion": json.dumps({"model": "gemma", "prompt": "Once upon a time",
+                                      "max_tokens": 16, "logprobs": 3, "echo": True,
+                                      "best_of": 1, "suffix": ""}).encode(),
+        "completion_prompts": json.dumps({"prompt": ["a", "b", ""], "n": 2, "best_of": 2,
+                                          "stop": "."}).encode(),
+        "completion_tokens": json.dumps({"prompt": [2, 9259, 262143]}).encode(),
+        "completion_token_lists": json.dumps({"prompt": [[2, 3], [4]]}).encode(),
+        "tokenize_prompt": json.dumps({"model": "gemma", "prompt": "Hello",
+                                       "add_special_tokens": False}).encode(),
+        "tokenize_chat": json.dumps({"messages": [user], "add_generation_prompt": True}).encode(),
+        "detokenize": json.dumps({"model": "gemma", "tokens": [2, 9259, 0, 262143]}).encode(),
+        # V1: not JSON, truncated, empty object, array at the top, BOM, trailing garbage.
+        "v1_not_json": b"model=gemma&prompt=hi",
+        "v1_truncated": b'{"model": "gemma", "messages": [{"role": "us',
+        "v1_empty_object": b"{}",
+        "v1_array": b'[{"role": "user", "content": "hi"}]',
+        "v1_bom": b"\xef\xbb\xbf" + body(chat),
+        "v1_trailing": body(chat) + b" x",
+        # V5: nesting at and past the limit of 64, and brackets inside strings.
+        "v5_depth_64": b'{"a":' + b"[" * 63 + b"]" * 63 + b"}",
+        "v5_depth_65": b'{"a":' + b"[" * 64 + b"]" * 64 + b"}",
+        "v5_brackets_in_string": b'{"prompt": "[[[[{{{{\\"[[[", "x": [[1]]}',
+        # V6: invalid UTF-8, lone surrogates, overlong forms, NUL.
+        "v6_invalid_utf8": b'{"prompt": "caf\xe9 \xff"}',
+        "v6_lone_surrogate": b'{"prompt": "\\ud800 x"}',
+        "v6_overlong": b'{"prompt": "\xc0\xaf \xe0\x80\xaf"}',
+        "v6_nul": b'{"prompt": "a\\u0000b", "stop": "\\u0000"}',
+        "v6_surrogate_pair": b'{"prompt": "\\ud83d\\ude00"}',
+        # V7: wrong types.
+        "v7_types": body(chat, max_tokens="5", temperature=True),
+        "v7_messages_object": json.dumps({"messages": {"role": "user"}}).encode(),
+        "v7_content_number": json.dumps({"messages": [{"role": "user", "content": 5}]}).encode(),
+        # V8: numbers out of range, and ones that must not wrap.
+        "v8_max_tokens": body(chat, max_tokens=-1, max_completion_tokens=0),
+        "v8_n": body(chat, n=1000000000),
+        "v8_top_k": body(chat, top_k=-2),
+        "v8_top_p": body(chat, top_p=1.5),
+        "v8_temperature": b'{"messages": [{"role": "user", "content": "x"}], "temperature": 1e308}',
+        "v8_1e400": b'{"prompt": "x", "temperature": 1e400}',
+        "v8_minus_zero": b'{"prompt": "x", "temperature": -0, "top_p": -0.0}',
+        "v8_seed_min": b'{"prompt": "x", "seed": -9223372036854775808}',
+        "v8_seed_2_64": b'{"prompt": "x", "seed": 18446744073709551616}',
+        "v8_seed_max": b'{"prompt": "x", "seed": 18446744073709551615}',
+        "v8_logprobs": body(chat, logprobs=True, top_logprobs=1000000),
+        "v8_logit_bias_keys": body(chat, logit_bias={"-1": 1, "262144": 1, "abc": 1}),
+        "v8_logit_bias_value": body(chat, logit_bias={"1": "NaN"}),
+        "v8_tiny_floats": b'{"prompt": "x", "top_p": 1e-50, "repetition_penalty": 1e-50}',
+        "v8_float_integer": b'{"prompt": "x", "max_tokens": 5.0, "n": 1e0}',
+        # V9: token ids out of range.
+        "v9_prompt_ids": b'{"prompt": [-1, 262144, 2147483648]}',
+        "v9_detokenize": b'{"tokens": [1.5, 9223372036854775808]}',
+        "v9_mixed_prompt": b'{"prompt": ["a", 1, [2]]}',
+        "v9_empty_token_list": b'{"prompt": [[1], []]}',
+        # V11: stop strings: many, long, empty.
+        "v11_stops": body(chat, stop=[str(i) for i in range(17)]),
+        "v11_stop_long": body(chat, stop="s" * 257),
+        "v11_stop_empty": body(chat, stop=[""]),
+        "v11_messages": body(chat, messages=[user] * 5),
+        # V12: unknown fields and roles, a tool message without its id, duplicate keys.
+        "v12_unknown": body(chat, foo={"bar": [1, 2]},
+                            messages=[{"role": "robot", "content": "x"}]),
+        "v12_tool_no_id": body(chat, messages=[{"role": "tool", "content": "x"}]),
+        "v12_duplicate_keys": b'{"prompt": 5, "prompt": "x", "n": 0, "n": 1}',
+        "v12_tools": body(chat, tools=[{"type": "function"}], tool_choice="auto"),
+        "v12_media": body(chat, messages=[{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]),
+        "v12_response_format": body(chat, response_format={"type": "json_schema"}),
+        # V13: stream as a string, stream with n > 1, stream_options without a stream.
+        "v13_stream_string": body(chat, stream="true"),
+        "v13_stream_n": body(chat, stream=True, n=3),
+        "v13_stream_options": body(chat, stream_options={"include_usage": True}),
+        "v13_stream_options_odd": body(chat, stream=True, stream_options={"include_usage": "yes"}),
+        # Raw text for the content and prompt wrappers.
+        "text_escapes": b'He said "hi" \\ \\ud800 \\u00e9\n\t\x01',
+        "text_utf8": "Gr\u00fc\u00dfe, \u4e16\u754c \U0001F600".encode(),
+        "text_invalid": b"a\x80b\xed\xa0\x80c\xf4\x90\x80\x80d\xe4\xb8",
+    }
+    return seeds
+
+
+def sse_input(flags, seed, stops, text):
+    """sse_fuzz's layout: flags, the piece-length seed, per stop (where, spec [, literal]), text.
+    A stop is ("text", offset byte, length) or ("literal", bytes)."""
+    out = bytes([flags | (len(stops) << 4), seed])
+    for stop in stops:
+        if stop[0] == "text":
+            out += bytes([stop[1], stop[2]])
+        else:
+            out += bytes([0, 0x80 | len(stop[1])]) + stop[1]
+    return out + text
+
+
+def sse_seeds():
+    snap, completions, usage, logprobs = 1, 2, 4, 8
+    piece_1, piece_3, piece_8, piece_32 = 0, 0x40, 0x80, 0xC0
+    story = "Once upon a time, caf\u00e9 \u4e16\u754c \U0001F600. The end.\n\nUser:".encode()
+    return {
+        "no_stops": sse_input(snap | piece_3, 1, [], story),
+        "stop_in_text": sse_input(snap | piece_8 | logprobs, 7, [("literal", b"The end")], story),
+        "stop_spans_pieces": sse_input(snap | piece_1, 3, [("literal", b"\n\nUser:")], story),
+        "overlapping_stops": sse_input(piece_3, 9, [("literal", b"abcd"), ("literal", b"bc"),
+                                                    ("literal", b"cd")], b"xxabcdxx"),
+        "prefix_at_end": sse_input(snap | piece_3 | usage, 5, [("literal", b"end.!")], story),
+        "empty_stop": sse_input(piece_8 | completions, 2, [("literal", b"")], story),
+        "from_text": sse_input(snap | piece_8 | completions | logprobs, 4,
+                               [("text", 128, 3), ("text", 250, 6)], story),
+        "invalid_utf8_tokens": sse_input(piece_1 | logprobs, 6, [("literal", b"\xe4\xb8")],
+                                         b"\xe4\xb8\x96\xff\xc0\xaf\xed\xa0\x80 ok"),
+        "completion_logprobs": sse_input(piece_32 | completions | logprobs | usage, 8,
+                                         [("literal", b"\xf0\x9f")], story),
+        "json_specials": sse_input(snap | piece_3 | logprobs, 10, [("literal", b"\r\n")],
+                                   b'data: "x"\n\n\\u0000\x00\x1f\r\n\x7f</script>'),
+    }
+
+
 def main():
     out_dir = Path(sys.argv[1])
     for target, seeds in (("gguf_fuzz", gguf_seeds()), ("tokenizer_fuzz", tokenizer_seeds()),
-                          ("chat_template_fuzz", chat_seeds())):
+                          ("chat_template_fuzz", chat_seeds()), ("request_fuzz", request_seeds()),
+                          ("sse_fuzz", sse_seeds())):
         (out_dir / target).mkdir(parents=True, exist_ok=True)
         for name, data in seeds.items():
             (out_dir / target / name).write_bytes(data)

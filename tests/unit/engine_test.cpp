@@ -107,6 +107,42 @@ TEST_F(EngineTest, BatchedRequestsGiveTheTokensTheyGiveAlone) {
   EXPECT_EQ(engine->Stats().kv_usage, 0.0);
 }
 
+TEST_F(EngineTest, PrefixCacheHitsGiveTheTokensOfAColdRun) {
+  std::vector<int32_t> outputs[2];
+  for (bool cache : {false, true}) {
+    EngineOptions options;
+    options.kv_cache_bytes = 8 << 20;
+    options.max_num_batched_tokens = 32;
+    options.enable_prefix_caching = cache;
+    auto engine = MakeEngine(options);
+    for (int round = 0; round < 2; ++round) {
+      EngineRequest r = Request(5, 12, 0.8f);
+      r.prompt.resize(100, 17);  // 100 tokens: 6 full blocks of 16 cached for the second round
+      auto stream = r.stream;
+      ASSERT_TRUE(engine->Submit({std::move(r)}));
+      RequestUpdate first;
+      std::vector<int32_t> ids;
+      int64_t cached = -1;
+      for (int i = 0; i < 2000; ++i) {
+        RequestUpdate u;
+        if (!stream->Take(&u)) {
+          signal_->Wait(std::chrono::milliseconds(10));
+          continue;
+        }
+        if (u.scheduled_at != std::chrono::steady_clock::time_point{}) cached = u.num_cached_tokens;
+        for (const SampledToken& t : u.tokens) ids.push_back(t.id);
+        if (u.finish != FinishReason::kNone) break;
+      }
+      EXPECT_EQ(cached, cache && round == 1 ? 96 : 0);
+      if (round == 1) EXPECT_EQ(ids, outputs[0].empty() ? ids : outputs[0]);
+      outputs[cache] = ids;
+    }
+    const EngineStats stats = engine->Stats();
+    EXPECT_EQ(stats.num_prefix_hits, cache ? 96 : 0);
+  }
+  EXPECT_EQ(outputs[0], outputs[1]) << "seeded sampling after a cache hit matches a cold run";
+}
+
 TEST_F(EngineTest, StopIdsFinishWithStop) {
   auto engine = MakeEngine({});
   EngineRequest probe = Request(3, 5, 0.0f);

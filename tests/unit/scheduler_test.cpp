@@ -15,6 +15,8 @@ namespace {
 
 struct Tracked {
   std::shared_ptr<RequestStream> stream;
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> received;
   int64_t max_new_tokens = 0;
   int64_t num_received = 0;
   FinishReason finish = FinishReason::kNone;
@@ -29,18 +31,20 @@ KvPoolConfig SmallPool(int32_t num_global_blocks, int32_t num_sliding_blocks, in
   return c;
 }
 
-// Applies one step as the engine would: advance, append a token per logits row, finish those
-// that reached their limit.
+// Applies one step as the engine would: commit, append a token per logits row, finish those
+// that reached their limit. Sampled ids depend only on the sequence's tokens, so a request's
+// output is the same whatever was cached or preempted.
 void RunStep(Scheduler& scheduler, const std::vector<ScheduledChunk>& chunks,
              int32_t* token_counter) {
   std::vector<Sequence*> done;
+  scheduler.Commit(chunks);
   for (const ScheduledChunk& c : chunks) {
     Sequence& s = *c.seq;
-    s.num_computed += c.num_tokens;
     if (!c.wants_logits) continue;
     ASSERT_EQ(s.num_computed, static_cast<int64_t>(s.tokens.size()));
     SampledToken t;
-    t.id = (*token_counter)++ % 1000;
+    t.id = static_cast<int32_t>((s.tokens.size() * 31 + s.tokens.back() * 7) % 1000);
+    ++*token_counter;
     s.tokens.push_back(t.id);
     ++s.num_output;
     s.request.stream->Push(t);
@@ -54,6 +58,7 @@ void Drain(std::map<int, Tracked>& tracked) {
     RequestUpdate u;
     while (t.stream->Take(&u)) {
       t.num_received += static_cast<int64_t>(u.tokens.size());
+      for (const SampledToken& tok : u.tokens) t.received.push_back(tok.id);
       if (u.finish != FinishReason::kNone) {
         ASSERT_EQ(t.finish, FinishReason::kNone) << "request " << id << " finished twice";
         t.finish = u.finish;
@@ -79,15 +84,25 @@ TEST_P(SchedulerPropertyTest, RandomWorkloadsKeepInvariantsAndFinishEverything) 
   std::map<int, Tracked> tracked;
   int32_t token_counter = 0;
   int next_id = 0;
+  // A few shared prefixes so that the prefix cache hits, across sequences and after preemption.
+  std::vector<std::vector<int32_t>> prefixes(3);
+  for (auto& p : prefixes) {
+    p.resize(4 + rng() % 16);
+    for (int32_t& id : p) id = static_cast<int32_t>(rng() % 50);
+  }
   for (int step = 0; step < 400 || scheduler.num_running() + scheduler.num_waiting() > 0;
        ++step) {
     ASSERT_LT(step, 20000) << "no progress";
     if (step < 400 && rng() % 3 == 0) {
       EngineRequest r;
-      r.prompt.resize(1 + rng() % 24, 7);
+      if (rng() % 2) r.prompt = prefixes[rng() % prefixes.size()];
+      const size_t extra = rng() % 8;
+      for (size_t i = 0; i < extra || r.prompt.empty(); ++i) {
+        r.prompt.push_back(static_cast<int32_t>(rng() % 50));
+      }
       r.max_new_tokens = 1 + rng() % 16;
       r.stream = std::make_shared<RequestStream>(signal);
-      tracked[next_id++] = {r.stream, r.max_new_tokens};
+      tracked[next_id++] = {r.stream, r.prompt, {}, r.max_new_tokens};
       scheduler.Add(std::make_unique<Sequence>(std::move(r)));
     }
     if (rng() % 17 == 0 && !tracked.empty()) {
@@ -122,7 +137,53 @@ TEST_P(SchedulerPropertyTest, RandomWorkloadsKeepInvariantsAndFinishEverything) 
     }
     EXPECT_EQ(t.finish, FinishReason::kLength) << "request " << id;
     EXPECT_EQ(t.num_received, t.max_new_tokens) << "request " << id;
+    // The "model" is a function of the tokens so far: recompute what the request must get.
+    std::vector<int32_t> tokens = t.prompt;
+    for (int64_t i = 0; i < t.max_new_tokens; ++i) {
+      tokens.push_back(static_cast<int32_t>((tokens.size() * 31 + tokens.back() * 7) % 1000));
+    }
+    EXPECT_EQ(t.received, std::vector<int32_t>(tokens.begin() + t.prompt.size(), tokens.end()));
   }
+}
+
+TEST(SchedulerTest, ASecondRequestWithTheSamePromptStartsAfterTheCachedBlocks) {
+  // Window 8 in the sliding group: the hit needs the global blocks from 0 and the sliding
+  // blocks of the last 8 positions only.
+  Scheduler scheduler(KvPool(SmallPool(64, 64, 8)), SchedulerOptions{64, 4});
+  auto signal = std::make_shared<StreamSignal>();
+  std::vector<int32_t> prompt(41);
+  for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>(i * 3 % 50);
+  std::vector<std::vector<int32_t>> outputs;
+  for (int round = 0; round < 2; ++round) {
+    EngineRequest r;
+    r.prompt = prompt;
+    r.max_new_tokens = 3;
+    r.stream = std::make_shared<RequestStream>(signal);
+    auto stream = r.stream;
+    scheduler.Add(std::make_unique<Sequence>(std::move(r)));
+    std::vector<ScheduledChunk> chunks = scheduler.Schedule();
+    ASSERT_EQ(chunks.size(), 1u);
+    // 41 tokens: 10 full blocks of 4, all cached the second time round (the last token is
+    // always computed, and it is alone in block 10).
+    EXPECT_EQ(chunks[0].seq->num_computed, round == 0 ? 0 : 40);
+    EXPECT_EQ(chunks[0].num_tokens, round == 0 ? 41 : 1);
+    int32_t counter = 0;
+    while (!chunks.empty()) {
+      RunStep(scheduler, chunks, &counter);
+      ASSERT_TRUE(scheduler.pool().CheckInvariants().ok());
+      chunks = scheduler.Schedule();
+    }
+    RequestUpdate u;
+    ASSERT_TRUE(stream->Take(&u));
+    EXPECT_EQ(u.num_cached_tokens, round == 0 ? 0 : 40);
+    outputs.emplace_back();
+    for (const SampledToken& t : u.tokens) outputs.back().push_back(t.id);
+  }
+  EXPECT_EQ(outputs[0], outputs[1]);
+  EXPECT_EQ(scheduler.num_prefix_hits(), 40);
+  EXPECT_EQ(scheduler.num_prefix_queries(), 82);
+  EXPECT_EQ(scheduler.pool().num_free_blocks(0), 64);
+  EXPECT_GT(scheduler.pool().num_cached_blocks(0), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, SchedulerPropertyTest, ::testing::Range(0, 200));
