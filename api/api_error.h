@@ -4,9 +4,8 @@
 // never a 5xx.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace gs::api {
 

@@ -14,8 +14,8 @@ struct ContentPart {
 };
 
 struct ChatMessage {
-  std::string role;  // system, developer, user, assistant, tool
-  std::string content;             // when !content_is_list; empty for null content
+  std::string role;     // system, developer, user, assistant, tool
+  std::string content;  // when !content_is_list; empty for null content
   bool content_is_list = false;
   std::vector<ContentPart> parts;  // when content_is_list
   std::string name;                // optional participant name (not rendered by Gemma 3)

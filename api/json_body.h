@@ -5,10 +5,9 @@
 // not refused: the last one wins, as nlohmann parses them.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string_view>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "api/api_error.h"
 

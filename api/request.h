@@ -17,12 +17,11 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "api/api_error.h"
 #include "api/chat_message.h"
@@ -31,43 +30,43 @@ namespace gs::api {
 
 // Bounds a request is validated against (server flags and the model).
 struct RequestLimits {
-  int32_t num_vocab = 0;               // token ids and logit_bias keys must be below this
-  int32_t max_n = 16;                  // choices per request
-  int32_t max_stop = 16;               // stop strings per request
-  int32_t max_stop_bytes = 256;        // bytes per stop string
-  int32_t max_logit_bias = 1024;       // logit_bias entries
-  int32_t max_top_logprobs = 20;       // top_logprobs (chat) and logprobs (completions, <= 5 in
-                                       // OpenAI's API; we allow max_top_logprobs)
-  int32_t max_messages = 4096;         // chat messages per request
-  int32_t max_prompts = 64;            // prompts in one /v1/completions request
-  int32_t max_stop_token_ids = 1024;   // stop_token_ids entries
-  int64_t max_tokens_cap = 1 << 20;    // server cap on max_tokens
+  int32_t num_vocab = 0;              // token ids and logit_bias keys must be below this
+  int32_t max_n = 16;                 // choices per request
+  int32_t max_stop = 16;              // stop strings per request
+  int32_t max_stop_bytes = 256;       // bytes per stop string
+  int32_t max_logit_bias = 1024;      // logit_bias entries
+  int32_t max_top_logprobs = 20;      // top_logprobs (chat) and logprobs (completions, <= 5 in
+                                      // OpenAI's API; we allow max_top_logprobs)
+  int32_t max_messages = 4096;        // chat messages per request
+  int32_t max_prompts = 64;           // prompts in one /v1/completions request
+  int32_t max_stop_token_ids = 1024;  // stop_token_ids entries
+  int64_t max_tokens_cap = 1 << 20;   // server cap on max_tokens
 };
 
 // Sampling and stopping fields shared by chat and completions.
 struct GenerationParams {
-  std::optional<int64_t> max_tokens;  // [1, max_tokens_cap]; from max_completion_tokens (the
-                                      // current name) when given, else max_tokens (deprecated;
-                                      // many clients send both, so they need not agree)
-  float temperature = 1.0f;           // [0, 2]
-  float top_p = 1.0f;                 // (0, 1]
-  int32_t top_k = 0;                  // 0 = off (the client may send 0 or -1); else in
-                                      // [1, num_vocab] (larger values are cut to num_vocab)
-  float min_p = 0.0f;                 // [0, 1]
-  float presence_penalty = 0.0f;      // [-2, 2]
-  float frequency_penalty = 0.0f;     // [-2, 2]
-  float repetition_penalty = 1.0f;    // (0, 2]  (vLLM extension; 1 = off)
+  std::optional<int64_t> max_tokens;    // [1, max_tokens_cap]; from max_completion_tokens (the
+                                        // current name) when given, else max_tokens (deprecated;
+                                        // many clients send both, so they need not agree)
+  float temperature = 1.0f;             // [0, 2]
+  float top_p = 1.0f;                   // (0, 1]
+  int32_t top_k = 0;                    // 0 = off (the client may send 0 or -1); else in
+                                        // [1, num_vocab] (larger values are cut to num_vocab)
+  float min_p = 0.0f;                   // [0, 1]
+  float presence_penalty = 0.0f;        // [-2, 2]
+  float frequency_penalty = 0.0f;       // [-2, 2]
+  float repetition_penalty = 1.0f;      // (0, 2]  (vLLM extension; 1 = off)
   std::map<int32_t, float> logit_bias;  // token id -> bias in [-100, 100]
-  std::optional<uint64_t> seed;       // any integer in [-2^63, 2^64): negative values wrap
-                                      // like OpenAI's int64 seed, never silently
-  int32_t n = 1;                      // [1, max_n]
-  std::vector<std::string> stop;      // non-empty strings
+  std::optional<uint64_t> seed;         // any integer in [-2^63, 2^64): negative values wrap
+                                        // like OpenAI's int64 seed, never silently
+  int32_t n = 1;                        // [1, max_n]
+  std::vector<std::string> stop;        // non-empty strings
   std::vector<int32_t> stop_token_ids;  // vLLM extension
-  bool ignore_eos = false;            // vLLM extension
-  bool logprobs = false;              // return log-probabilities of sampled tokens
-  int32_t top_logprobs = 0;           // [0, max_top_logprobs]; needs logprobs
+  bool ignore_eos = false;              // vLLM extension
+  bool logprobs = false;                // return log-probabilities of sampled tokens
+  int32_t top_logprobs = 0;             // [0, max_top_logprobs]; needs logprobs
   bool stream = false;
-  bool include_usage = false;         // stream_options.include_usage (needs stream)
+  bool include_usage = false;  // stream_options.include_usage (needs stream)
 };
 
 struct ChatRequest {

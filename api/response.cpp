@@ -25,11 +25,13 @@ json ChatLogprobsJson(const std::vector<TokenLogprobs>& entries) {
   for (const TokenLogprobs& e : entries) {
     json top = json::array();
     for (const TopLogprob& t : e.top) {
-      top.push_back({{"token", ValidUtf8(t.token)}, {"logprob", t.logprob},
-                     {"bytes", BytesJson(t.token)}});
+      top.push_back(
+          {{"token", ValidUtf8(t.token)}, {"logprob", t.logprob}, {"bytes", BytesJson(t.token)}});
     }
-    content.push_back({{"token", ValidUtf8(e.token)}, {"logprob", e.logprob},
-                       {"bytes", BytesJson(e.token)}, {"top_logprobs", top}});
+    content.push_back({{"token", ValidUtf8(e.token)},
+                       {"logprob", e.logprob},
+                       {"bytes", BytesJson(e.token)},
+                       {"top_logprobs", top}});
   }
   return {{"content", content}, {"refusal", nullptr}};
 }
@@ -47,7 +49,9 @@ json TextLogprobsJson(const std::vector<TokenLogprobs>& entries, int64_t text_of
     offsets.push_back(text_offset);
     text_offset += static_cast<int64_t>(e.token.size());
   }
-  return {{"tokens", tokens}, {"token_logprobs", token_logprobs}, {"top_logprobs", top_logprobs},
+  return {{"tokens", tokens},
+          {"token_logprobs", token_logprobs},
+          {"top_logprobs", top_logprobs},
           {"text_offset", offsets}};
 }
 
@@ -73,8 +77,12 @@ json ChatCompletionJson(const ResponseHeader& h, const std::vector<ChoiceResult>
          {"logprobs", c.has_logprobs ? ChatLogprobsJson(c.logprobs) : json(nullptr)},
          {"finish_reason", FinishJson(c.finish_reason)}});
   }
-  return {{"id", h.id},           {"object", "chat.completion"}, {"created", h.created},
-          {"model", h.model},     {"choices", out_choices},      {"usage", UsageJson(usage)},
+  return {{"id", h.id},
+          {"object", "chat.completion"},
+          {"created", h.created},
+          {"model", h.model},
+          {"choices", out_choices},
+          {"usage", UsageJson(usage)},
           {"system_fingerprint", nullptr}};
 }
 
@@ -82,14 +90,18 @@ json TextCompletionJson(const ResponseHeader& h, const std::vector<ChoiceResult>
                         const Usage& usage) {
   json out_choices = json::array();
   for (const ChoiceResult& c : choices) {
-    out_choices.push_back({{"index", c.index},
-                           {"text", c.text},
-                           {"logprobs", c.has_logprobs ? TextLogprobsJson(c.logprobs, 0)
-                                                       : json(nullptr)},
-                           {"finish_reason", FinishJson(c.finish_reason)}});
+    out_choices.push_back(
+        {{"index", c.index},
+         {"text", c.text},
+         {"logprobs", c.has_logprobs ? TextLogprobsJson(c.logprobs, 0) : json(nullptr)},
+         {"finish_reason", FinishJson(c.finish_reason)}});
   }
-  return {{"id", h.id},       {"object", "text_completion"}, {"created", h.created},
-          {"model", h.model}, {"choices", out_choices},      {"usage", UsageJson(usage)},
+  return {{"id", h.id},
+          {"object", "text_completion"},
+          {"created", h.created},
+          {"model", h.model},
+          {"choices", out_choices},
+          {"usage", UsageJson(usage)},
           {"system_fingerprint", nullptr}};
 }
 
@@ -104,8 +116,9 @@ json ChatChunkJson(const ResponseHeader& h, const ChunkDelta& d, bool include_us
                  {"delta", delta},
                  {"logprobs", d.has_logprobs ? ChatLogprobsJson(d.logprobs) : json(nullptr)},
                  {"finish_reason", FinishJson(d.finish_reason)}};
-  json j = {{"id", h.id},       {"object", "chat.completion.chunk"}, {"created", h.created},
-            {"model", h.model}, {"choices", json::array({choice})},  {"system_fingerprint", nullptr}};
+  json j = {
+      {"id", h.id},       {"object", "chat.completion.chunk"}, {"created", h.created},
+      {"model", h.model}, {"choices", json::array({choice})},  {"system_fingerprint", nullptr}};
   if (include_usage) j["usage"] = nullptr;
   return j;
 }
@@ -116,15 +129,20 @@ json TextChunkJson(const ResponseHeader& h, const ChunkDelta& d, bool include_us
       {"text", d.text.value_or("")},
       {"logprobs", d.has_logprobs ? TextLogprobsJson(d.logprobs, d.text_offset) : json(nullptr)},
       {"finish_reason", FinishJson(d.finish_reason)}};
-  json j = {{"id", h.id},       {"object", "text_completion"},     {"created", h.created},
-            {"model", h.model}, {"choices", json::array({choice})}, {"system_fingerprint", nullptr}};
+  json j = {
+      {"id", h.id},       {"object", "text_completion"},      {"created", h.created},
+      {"model", h.model}, {"choices", json::array({choice})}, {"system_fingerprint", nullptr}};
   if (include_usage) j["usage"] = nullptr;
   return j;
 }
 
 json UsageChunkJson(const ResponseHeader& h, const char* object, const Usage& usage) {
-  return {{"id", h.id},       {"object", object},         {"created", h.created},
-          {"model", h.model}, {"choices", json::array()}, {"usage", UsageJson(usage)},
+  return {{"id", h.id},
+          {"object", object},
+          {"created", h.created},
+          {"model", h.model},
+          {"choices", json::array()},
+          {"usage", UsageJson(usage)},
           {"system_fingerprint", nullptr}};
 }
 

@@ -35,8 +35,8 @@ Engine::Engine(const Model& model, Backend& backend, const EngineOptions& option
       backend_(backend),
       options_(options),
       max_seq_len_(max_seq_len),
-      scheduler_(std::move(pool), SchedulerOptions{options.max_num_batched_tokens,
-                                                   options.max_num_seqs}),
+      scheduler_(std::move(pool),
+                 SchedulerOptions{options.max_num_batched_tokens, options.max_num_seqs}),
       logits_(static_cast<size_t>(options.max_num_seqs) * model.config().num_vocab),
       raw_row_(model.config().num_vocab) {}
 
@@ -195,8 +195,8 @@ void Engine::SampleAndUpdate(const std::vector<ScheduledChunk>& chunks) {
     const int32_t id = s.sampler.Sample(logits, num_vocab);
     SampledToken token;
     if (r.want_logprobs) {
-      token = ComputeLogprobs(keep_raw ? raw_row_.data() : logits, num_vocab, id,
-                              r.num_top_logprobs);
+      token =
+          ComputeLogprobs(keep_raw ? raw_row_.data() : logits, num_vocab, id, r.num_top_logprobs);
     }
     token.id = id;
     s.sampler.Accept(id);

@@ -34,7 +34,7 @@ struct EngineOptions {
 struct EngineStats {
   int32_t num_running = 0;
   int32_t num_waiting = 0;
-  double kv_usage = 0;  // fraction of KV blocks in use, over all groups
+  double kv_usage = 0;                // fraction of KV blocks in use, over all groups
   int64_t num_prompt_tokens = 0;      // prompt tokens computed (recomputation included)
   int64_t num_generation_tokens = 0;  // tokens sampled
   int64_t num_preemptions = 0;
@@ -83,7 +83,7 @@ class Engine {
   int64_t max_seq_len_;
   Scheduler scheduler_;  // engine thread only
   Batch batch_;
-  std::vector<float> logits_;  // [max_num_seqs, num_vocab]
+  std::vector<float> logits_;   // [max_num_seqs, num_vocab]
   std::vector<float> raw_row_;  // one unprocessed logits row, for logprobs
 
   std::mutex inbox_mu_;

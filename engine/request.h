@@ -71,8 +71,8 @@ class RequestStream {
 struct EngineRequest {
   std::vector<int32_t> prompt;  // non-empty, ids < num_vocab, shorter than the engine's limit
   SamplingParams sampling;
-  int64_t max_new_tokens = 1;          // >= 1
-  std::vector<int32_t> stop_ids;       // finish ("stop") after sampling one of these
+  int64_t max_new_tokens = 1;     // >= 1
+  std::vector<int32_t> stop_ids;  // finish ("stop") after sampling one of these
   bool want_logprobs = false;
   int32_t num_top_logprobs = 0;
   std::shared_ptr<RequestStream> stream;

@@ -46,7 +46,9 @@ int32_t Sampler::Sample(const float* logits, int32_t num_vocab) {
     candidates_.resize(p.top_k);
   }
   // Probabilities of the untempered distribution over the candidates, for top-p and min-p.
-  auto weight = [&](const Candidate& c) { return std::exp(static_cast<double>(c.logit) - max_logit); };
+  auto weight = [&](const Candidate& c) {
+    return std::exp(static_cast<double>(c.logit) - max_logit);
+  };
   if (p.top_p < 1.0f) {
     double total = 0;
     for (const Candidate& c : candidates_) total += weight(c);
@@ -120,7 +122,8 @@ void Sampler::Accept(int32_t id) {
 SampledToken ComputeLogprobs(const float* logits, int32_t num_vocab, int32_t id, int32_t num_top) {
   const float max_logit = logits[ArgMax(logits, num_vocab)];
   double sum = 0;
-  for (int32_t i = 0; i < num_vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - max_logit);
+  for (int32_t i = 0; i < num_vocab; ++i)
+    sum += std::exp(static_cast<double>(logits[i]) - max_logit);
   const double log_z = max_logit + std::log(sum);
   SampledToken out;
   out.id = id;

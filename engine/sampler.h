@@ -42,8 +42,8 @@ struct TokenLogprob {
 };
 struct SampledToken {
   int32_t id = 0;
-  float logprob = 0;               // only when logprobs were asked for
-  std::vector<TokenLogprob> top;   // descending
+  float logprob = 0;              // only when logprobs were asked for
+  std::vector<TokenLogprob> top;  // descending
 };
 
 // log_softmax(logits)[id] and the num_top largest entries.

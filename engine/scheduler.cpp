@@ -113,10 +113,6 @@ std::vector<ScheduledChunk> Scheduler::Schedule() {
   return chunks;
 }
 
-}  // namespace gs
-
-namespace gs {
-
 void Scheduler::UpdateBlockHashes(Sequence* seq) const {
   const size_t bs = static_cast<size_t>(pool_.block_size());
   while ((seq->block_hashes.size() + 1) * bs <= seq->tokens.size()) {

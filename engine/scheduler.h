@@ -30,9 +30,9 @@ struct Sequence {
   EngineRequest request;
   std::vector<int32_t> tokens;  // prompt, then the output so far
   int64_t num_prompt_tokens = 0;
-  int64_t num_computed = 0;     // tokens whose K/V are in the cache
+  int64_t num_computed = 0;  // tokens whose K/V are in the cache
   int64_t num_output = 0;
-  int32_t pool_seq_idx = -1;    // the KV pool's sequence; -1 while holding no blocks
+  int32_t pool_seq_idx = -1;  // the KV pool's sequence; -1 while holding no blocks
   bool ever_scheduled = false;
   Sampler sampler;
   std::vector<BlockHash> block_hashes;  // chained hashes of the full blocks of tokens

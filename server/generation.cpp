@@ -112,8 +112,12 @@ void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
     d->text += c.stop->Push(c.detokenizer->Flush());
     d->text += c.stop->Flush();
     switch (u.finish) {
-      case FinishReason::kStop: d->finish_reason = "stop"; break;
-      case FinishReason::kLength: d->finish_reason = "length"; break;
+      case FinishReason::kStop:
+        d->finish_reason = "stop";
+        break;
+      case FinishReason::kLength:
+        d->finish_reason = "length";
+        break;
       case FinishReason::kAbort:
         d->finish_reason = "abort";
         if (error_.empty()) error_ = "the request was aborted (the server is shutting down)";

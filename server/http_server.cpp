@@ -1,9 +1,9 @@
 #include "server/http_server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 #include "api/json_body.h"
 #include "server/task_queue.h"
@@ -148,11 +148,13 @@ HttpServer::HandlerResponse HttpServer::PreRoute(const httplib::Request& req,
   // Body framing: only a single Content-Length is accepted. Chunked bodies bypass 0.11.4's size
   // limit and compressed ones are zip bombs (reliability.md finding 1).
   if (req.has_header("Transfer-Encoding")) {
-    api::ApiError e = api::InvalidParam("", "Transfer-Encoding is not supported; send Content-Length");
+    api::ApiError e =
+        api::InvalidParam("", "Transfer-Encoding is not supported; send Content-Length");
     e.status = 411;
     return Reject(res, e);
   }
-  if (req.has_header("Content-Encoding") && req.get_header_value("Content-Encoding") != "identity") {
+  if (req.has_header("Content-Encoding") &&
+      req.get_header_value("Content-Encoding") != "identity") {
     api::ApiError e = api::InvalidParam("", "compressed request bodies are not accepted");
     e.status = 415;
     return Reject(res, e);
@@ -166,13 +168,13 @@ HttpServer::HandlerResponse HttpServer::PreRoute(const httplib::Request& req,
   }
   if (num_lengths == 1) {
     const std::string v = req.get_header_value("Content-Length");
-    const bool digits = !v.empty() && v.size() <= 18 &&
-                        v.find_first_not_of("0123456789") == std::string::npos;
+    const bool digits =
+        !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
     if (!digits) return Reject(res, api::InvalidParam("", "malformed Content-Length"));
     if (std::stoll(v) > config_.max_body_bytes) {
-      api::ApiError e = api::InvalidParam(
-          "", "the request body is larger than the limit of " +
-                  std::to_string(config_.max_body_bytes) + " bytes");
+      api::ApiError e =
+          api::InvalidParam("", "the request body is larger than the limit of " +
+                                    std::to_string(config_.max_body_bytes) + " bytes");
       e.status = 413;
       return Reject(res, e);
     }
@@ -199,9 +201,8 @@ HttpServer::HandlerResponse HttpServer::PreRoute(const httplib::Request& req,
     return HandlerResponse::Handled;
   }
   // API keys guard every route but /health (optionally) and /metrics (optionally).
-  const bool needs_key =
-      !config_.api_keys.empty() && !(is_health && !config_.auth_health) &&
-      !(req.path == "/metrics" && !config_.auth_metrics);
+  const bool needs_key = !config_.api_keys.empty() && !(is_health && !config_.auth_health) &&
+                         !(req.path == "/metrics" && !config_.auth_metrics);
   if (needs_key && !Authorized(req)) return Reject(res, api::InvalidApiKey());
   if (stopping_ && !is_health) {
     return Reject(res, api::Unavailable("the server is shutting down"));
@@ -237,15 +238,14 @@ void HttpServer::Log(const httplib::Request& req, const httplib::Response& res) 
     spdlog::info("{}", api::DumpJson(j));
     return;
   }
-  spdlog::info("{} {} {} {} {}{}{} total={:.3f}s", req.remote_addr, Printable(req.method), Printable(req.path),
-               res.status, info.request_id,
-               info.num_prompt_tokens >= 0
-                   ? fmt::format(" prompt={} completion={}", info.num_prompt_tokens,
-                                 info.num_completion_tokens)
-                   : std::string(),
-               info.ttft_seconds >= 0 ? fmt::format(" ttft={:.3f}s", info.ttft_seconds)
-                                      : std::string(),
-               total_s);
+  spdlog::info(
+      "{} {} {} {} {}{}{} total={:.3f}s", req.remote_addr, Printable(req.method),
+      Printable(req.path), res.status, info.request_id,
+      info.num_prompt_tokens >= 0 ? fmt::format(" prompt={} completion={}", info.num_prompt_tokens,
+                                                info.num_completion_tokens)
+                                  : std::string(),
+      info.ttft_seconds >= 0 ? fmt::format(" ttft={:.3f}s", info.ttft_seconds) : std::string(),
+      total_s);
 }
 
 }  // namespace gs

@@ -4,11 +4,11 @@
 // moment; the model routes answer 503 until SetModel, and again once shutdown begins.
 #pragma once
 
+#include <httplib.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
-
-#include <httplib.h>
 
 #include "server/routes.h"
 #include "server/server_config.h"

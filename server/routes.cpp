@@ -132,8 +132,8 @@ api::RequestLimits Routes::Limits() const {
   api::RequestLimits l;
   l.num_vocab = model_.tokenizer->num_vocab();
   l.max_n = config_.max_n;
-  l.max_tokens_cap = config_.max_tokens_cap > 0 ? config_.max_tokens_cap
-                                                : model_.engine->max_seq_len();
+  l.max_tokens_cap =
+      config_.max_tokens_cap > 0 ? config_.max_tokens_cap : model_.engine->max_seq_len();
   return l;
 }
 
@@ -174,12 +174,13 @@ bool Routes::BuildSpec(const std::vector<std::vector<int32_t>>& prompts,
       return false;
     }
     if (p.max_tokens && len + *p.max_tokens > max_len) {
-      SendError(res, api::ContextLengthExceeded(
-                         "max_tokens", "This model's maximum context length is " +
-                                           std::to_string(max_len) + " tokens. However, you " +
-                                           "requested " + std::to_string(len + *p.max_tokens) +
-                                           " tokens (" + std::to_string(len) + " in the prompt, " +
-                                           std::to_string(*p.max_tokens) + " for the completion)."));
+      SendError(res,
+                api::ContextLengthExceeded(
+                    "max_tokens", "This model's maximum context length is " +
+                                      std::to_string(max_len) + " tokens. However, you " +
+                                      "requested " + std::to_string(len + *p.max_tokens) +
+                                      " tokens (" + std::to_string(len) + " in the prompt, " +
+                                      std::to_string(*p.max_tokens) + " for the completion)."));
       return false;
     }
     for (int32_t i = 0; i < p.n; ++i) {
@@ -187,7 +188,8 @@ bool Routes::BuildSpec(const std::vector<std::vector<int32_t>>& prompts,
       c.index = index++;
       c.prompt = prompt;
       c.max_new_tokens = p.max_tokens.value_or(max_len - len);
-      if (config_.max_tokens_cap > 0) c.max_new_tokens = std::min(c.max_new_tokens, config_.max_tokens_cap);
+      if (config_.max_tokens_cap > 0)
+        c.max_new_tokens = std::min(c.max_new_tokens, config_.max_tokens_cap);
       c.seed = base_seed + static_cast<uint64_t>(i);  // n > 1: the choices differ, reproducibly
       spec->choices.push_back(std::move(c));
     }
@@ -240,8 +242,7 @@ void Routes::Completions(const httplib::Request& req, httplib::Response& res) {
                                   : model_.tokenizer->Encode(p.text, /*add_special=*/true,
                                                              /*parse_special=*/true));
     if (r.echo) {
-      const std::string text =
-          p.is_tokens ? model_.tokenizer->Decode(p.tokens, false) : p.text;
+      const std::string text = p.is_tokens ? model_.tokenizer->Decode(p.tokens, false) : p.text;
       for (int32_t i = 0; i < r.params.n; ++i) echo_texts.push_back(text);
     }
   }
@@ -254,10 +255,17 @@ void Routes::Completions(const httplib::Request& req, httplib::Response& res) {
 // What a response's provider calls share: httplib may call a provider again after it returns,
 // so progress lives here, not in locals.
 struct Routes::Exchange {
+  // A response httplib dropped before its provider finished (the client left before the first
+  // write) still counts as an aborted request.
+  ~Exchange() {
+    if (!recorded) routes->Finish(*this, "abort");
+  }
+
+  Routes* routes = nullptr;
   std::shared_ptr<Generation> gen;
   api::ResponseHeader header;
   bool chat = false;
-  std::vector<std::string> echo_texts;  // per choice (completions with echo)
+  std::vector<std::string> echo_texts;   // per choice (completions with echo)
   std::string finished_reason = "stop";  // the request's, for /metrics: the first non-stop one
   bool recorded = false;
 };
@@ -269,6 +277,7 @@ void Routes::Respond(std::shared_ptr<Generation> gen, const api::GenerationParam
                                            "retry later"));
   }
   auto ex = std::make_shared<Exchange>();
+  ex->routes = this;
   ex->gen = std::move(gen);
   ex->header.id = RandomId(chat ? "chatcmpl-" : "cmpl-");
   ex->header.created = UnixNow();
@@ -280,9 +289,8 @@ void Routes::Respond(std::shared_ptr<Generation> gen, const api::GenerationParam
   if (p.stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
-        "text/event-stream", [this, ex, p](size_t, httplib::DataSink& sink) {
-          return StreamEvents(*ex, p, sink);
-        });
+        "text/event-stream",
+        [this, ex, p](size_t, httplib::DataSink& sink) { return StreamEvents(*ex, p, sink); });
   } else {
     // One JSON body, written through a provider so that a client that hangs up is noticed
     // (is_writable) and its request cancelled while it still computes.
@@ -295,6 +303,7 @@ void Routes::Respond(std::shared_ptr<Generation> gen, const api::GenerationParam
 void Routes::Finish(Exchange& ex, const std::string& reason) {
   if (ex.recorded) return;
   ex.recorded = true;
+  ex.gen->Cancel();  // a no-op for finished choices
   --num_in_flight_;
   metrics_->Record(ex.gen->Record(reason));
   RequestLogInfo& info = CurrentLogInfo();
@@ -385,10 +394,9 @@ bool Routes::StreamEvents(Exchange& ex, const api::GenerationParams& p, httplib:
   while (!g.done()) {
     if (!sink.is_writable()) return client_gone();
     for (ChoiceDelta& d : g.Poll(kPollInterval)) {
-      const bool ends = !d.finish_reason.empty() && d.finish_reason != "abort" &&
-                        d.finish_reason != "error";
-      if (!d.finish_reason.empty() && d.finish_reason != "stop" &&
-          ex.finished_reason == "stop") {
+      const bool ends =
+          !d.finish_reason.empty() && d.finish_reason != "abort" && d.finish_reason != "error";
+      if (!d.finish_reason.empty() && d.finish_reason != "stop" && ex.finished_reason == "stop") {
         ex.finished_reason = d.finish_reason;
       }
       api::ChunkDelta out;
@@ -442,9 +450,9 @@ void Routes::Tokenize(const httplib::Request& req, httplib::Response& res) {
   } else {
     ids = model_.tokenizer->Encode(r.prompt, r.add_special_tokens, /*parse_special=*/true);
   }
-  SendJson(res, {{"tokens", ids},
-                 {"count", ids.size()},
-                 {"max_model_len", model_.engine->max_seq_len()}});
+  SendJson(
+      res,
+      {{"tokens", ids}, {"count", ids.size()}, {"max_model_len", model_.engine->max_seq_len()}});
 }
 
 void Routes::Detokenize(const httplib::Request& req, httplib::Response& res) {

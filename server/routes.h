@@ -4,6 +4,8 @@
 // JSON or SSE. Handlers run on HTTP worker threads and never touch engine state.
 #pragma once
 
+#include <httplib.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -11,8 +13,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <httplib.h>
 
 #include "api/api_error.h"
 #include "api/request.h"

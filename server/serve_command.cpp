@@ -4,6 +4,7 @@
 // rest, and exits 0. A second signal exits at once.
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -11,8 +12,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "engine/engine.h"
 #include "server/commands.h"
@@ -73,14 +72,15 @@ int RunServe(const std::vector<std::string>& raw_args) {
   }
   ServerConfig config = std::move(parsed).value();
   if (config.model_path.empty()) {
-    std::fprintf(stderr, "gemma-serve serve: no model: give --model PATH (or run scripts/setup.sh)\n");
+    std::fprintf(stderr,
+                 "gemma-serve serve: no model: give --model PATH (or run scripts/setup.sh)\n");
     return 2;
   }
   spdlog::set_pattern(config.log_format == "json" ? "%v" : "[%Y-%m-%d %H:%M:%S.%e] [%^%l%$] %v");
   auto note = [&](const std::string& msg) {
     if (config.log_format == "json") {
-      spdlog::info("{{\"msg\":{}}}", nlohmann::json(msg).dump(-1, ' ', false,
-                                                             nlohmann::json::error_handler_t::replace));
+      spdlog::info("{{\"msg\":{}}}", nlohmann::json(msg).dump(
+                                         -1, ' ', false, nlohmann::json::error_handler_t::replace));
     } else {
       spdlog::info("{}", msg);
     }
@@ -106,8 +106,10 @@ int RunServe(const std::vector<std::string>& raw_args) {
   signal_thread.detach();
 
   if (!IsLoopback(config.host) && config.api_keys.empty()) {
-    spdlog::warn("listening on {} without an API key: anyone who can reach this address can use "
-                 "the server (set --api-key)", config.host);
+    spdlog::warn(
+        "listening on {} without an API key: anyone who can reach this address can use "
+        "the server (set --api-key)",
+        config.host);
   }
   HttpServer http(config);
   std::string error;

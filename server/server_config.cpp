@@ -4,10 +4,9 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "server/cli_args.h"
 
@@ -51,13 +50,38 @@ namespace {
 
 const std::set<std::string> kSwitches = {"help", "auth-health", "public-metrics",
                                          "no-prefix-caching"};
-const std::set<std::string> kFlags = {
-    "help", "config", "model", "served-model-name", "host", "port", "threads", "http-threads",
-    "max-http-queue", "kv-cache-mb", "kv-cache-fraction", "no-prefix-caching", "block-size", "max-model-len", "max-num-seqs",
-    "max-num-batched-tokens", "max-num-waiting", "max-tokens-cap", "max-n", "max-body-mb",
-    "read-timeout", "write-timeout", "keep-alive-timeout", "sse-ping-interval", "shutdown-grace",
-    "health-stall", "api-key", "api-key-file", "auth-health", "public-metrics", "cors-origin",
-    "log-format"};
+const std::set<std::string> kFlags = {"help",
+                                      "config",
+                                      "model",
+                                      "served-model-name",
+                                      "host",
+                                      "port",
+                                      "threads",
+                                      "http-threads",
+                                      "max-http-queue",
+                                      "kv-cache-mb",
+                                      "kv-cache-fraction",
+                                      "no-prefix-caching",
+                                      "block-size",
+                                      "max-model-len",
+                                      "max-num-seqs",
+                                      "max-num-batched-tokens",
+                                      "max-num-waiting",
+                                      "max-tokens-cap",
+                                      "max-n",
+                                      "max-body-mb",
+                                      "read-timeout",
+                                      "write-timeout",
+                                      "keep-alive-timeout",
+                                      "sse-ping-interval",
+                                      "shutdown-grace",
+                                      "health-stall",
+                                      "api-key",
+                                      "api-key-file",
+                                      "auth-health",
+                                      "public-metrics",
+                                      "cors-origin",
+                                      "log-format"};
 
 std::vector<std::string> SplitList(const std::string& s) {
   std::vector<std::string> out;
@@ -148,31 +172,34 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
   c.max_num_seqs = static_cast<int32_t>(args.GetInt("max-num-seqs", c.max_num_seqs, 1, 4096));
   c.num_http_threads = static_cast<int32_t>(args.GetInt("http-threads", 0, 0, 4096));
   if (c.num_http_threads == 0) c.num_http_threads = c.max_num_seqs + 16;
-  c.max_http_queue = static_cast<int32_t>(args.GetInt("max-http-queue", c.max_http_queue, 0, 1 << 16));
+  c.max_http_queue =
+      static_cast<int32_t>(args.GetInt("max-http-queue", c.max_http_queue, 0, 1 << 16));
   c.kv_cache_bytes = args.GetInt("kv-cache-mb", 1024, 1, 1 << 24) << 20;
   if (args.Has("kv-cache-fraction")) {
     const double fraction = args.GetDouble("kv-cache-fraction", 0.1, 1e-6, 0.95);
-    const double physical = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-                            static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    const double physical =
+        static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
     c.kv_cache_bytes = static_cast<int64_t>(fraction * physical);
   }
   c.enable_prefix_caching = !args.Has("no-prefix-caching");
   c.block_size = static_cast<int32_t>(args.GetInt("block-size", c.block_size, 1, 1024));
   c.max_model_len = args.GetInt("max-model-len", 0, 0, int64_t{1} << 24);
-  c.max_num_batched_tokens =
-      static_cast<int32_t>(args.GetInt("max-num-batched-tokens", c.max_num_batched_tokens, 1, 1 << 16));
+  c.max_num_batched_tokens = static_cast<int32_t>(
+      args.GetInt("max-num-batched-tokens", c.max_num_batched_tokens, 1, 1 << 16));
   c.max_num_waiting =
       static_cast<int32_t>(args.GetInt("max-num-waiting", c.max_num_waiting, 0, 1 << 20));
   c.max_tokens_cap = args.GetInt("max-tokens-cap", 0, 0, int64_t{1} << 24);
   c.max_n = static_cast<int32_t>(args.GetInt("max-n", c.max_n, 1, 128));
   c.max_body_bytes = args.GetInt("max-body-mb", 20, 1, 1024) << 20;
   c.read_timeout_s = static_cast<int32_t>(args.GetInt("read-timeout", c.read_timeout_s, 1, 3600));
-  c.write_timeout_s = static_cast<int32_t>(args.GetInt("write-timeout", c.write_timeout_s, 1, 3600));
+  c.write_timeout_s =
+      static_cast<int32_t>(args.GetInt("write-timeout", c.write_timeout_s, 1, 3600));
   c.keep_alive_timeout_s =
       static_cast<int32_t>(args.GetInt("keep-alive-timeout", c.keep_alive_timeout_s, 1, 3600));
   c.sse_ping_interval_s =
       static_cast<int32_t>(args.GetInt("sse-ping-interval", c.sse_ping_interval_s, 1, 3600));
-  c.shutdown_grace_s = static_cast<int32_t>(args.GetInt("shutdown-grace", c.shutdown_grace_s, 0, 3600));
+  c.shutdown_grace_s =
+      static_cast<int32_t>(args.GetInt("shutdown-grace", c.shutdown_grace_s, 0, 3600));
   c.health_stall_s = static_cast<int32_t>(args.GetInt("health-stall", c.health_stall_s, 1, 86400));
   if (!args.error().empty()) return Status::Error(args.error());
 

@@ -14,22 +14,22 @@ struct ServerConfig {
   // Network.
   std::string host = "127.0.0.1";
   int32_t port = 8080;
-  int32_t num_http_threads = 0;    // 0: max_num_seqs + 16
-  int32_t max_http_queue = 0;      // connections that may wait for a busy HTTP thread
+  int32_t num_http_threads = 0;  // 0: max_num_seqs + 16
+  int32_t max_http_queue = 0;    // connections that may wait for a busy HTTP thread
   int64_t max_body_bytes = int64_t{20} << 20;
   int32_t read_timeout_s = 10;
   int32_t write_timeout_s = 30;
   int32_t keep_alive_timeout_s = 5;
   int32_t sse_ping_interval_s = 15;
   int32_t shutdown_grace_s = 30;
-  int32_t health_stall_s = 60;     // /health fails when the engine loop is silent this long
+  int32_t health_stall_s = 60;  // /health fails when the engine loop is silent this long
   // Model and engine.
   std::string model_path;
   std::vector<std::string> served_model_names;  // the first is the name responses carry
   int32_t num_threads = 0;                      // compute threads, 0: all cores
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t block_size = 16;
-  int64_t max_model_len = 0;                    // 0: as the model and the KV budget allow
+  int64_t max_model_len = 0;  // 0: as the model and the KV budget allow
   int32_t max_num_seqs = 32;
   int32_t max_num_batched_tokens = 512;
   int32_t max_num_waiting = 128;
@@ -39,8 +39,8 @@ struct ServerConfig {
   int32_t max_n = 16;
   // Security and operations.
   std::vector<std::string> api_keys;
-  bool auth_health = false;    // /health needs a key too
-  bool auth_metrics = true;    // /metrics needs a key (when keys are set)
+  bool auth_health = false;               // /health needs a key too
+  bool auth_metrics = true;               // /metrics needs a key (when keys are set)
   std::vector<std::string> cors_origins;  // "*" allows any origin
   std::string log_format = "text";        // text or json
 };

@@ -5,14 +5,14 @@
 // health probe is answered even when every worker holds a long stream.
 #pragma once
 
+#include <httplib.h>
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <httplib.h>
 
 namespace gs {
 

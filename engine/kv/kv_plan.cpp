@@ -27,7 +27,8 @@ StatusOr<KvPlan> PlanKv(const ModelConfig& c, const KvBudget& b) {
       const int64_t per_seq = (g.window + b.max_batch_tokens + b.block_size - 1) / b.block_size + 2;
       const int64_t block_bytes = b.block_size * slot_bytes * static_cast<int64_t>(g.layers.size());
       const int64_t affordable = std::max<int64_t>(per_seq, sliding_cap / block_bytes);
-      blocks = static_cast<int32_t>(std::min<int64_t>({per_seq * b.max_seqs, affordable, INT32_MAX}));
+      blocks =
+          static_cast<int32_t>(std::min<int64_t>({per_seq * b.max_seqs, affordable, INT32_MAX}));
       budget -= blocks * block_bytes;
     } else {
       num_global_layers += static_cast<int64_t>(g.layers.size());

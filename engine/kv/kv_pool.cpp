@@ -52,8 +52,14 @@ void KvPool::PushFree(Group& g, int32_t b) {
 void KvPool::Unlink(Group& g, int32_t b) {
   Block& block = g.blocks[b];
   GS_CHECK(block.is_free);
-  if (block.prev >= 0) g.blocks[block.prev].next = block.next; else g.head = block.next;
-  if (block.next >= 0) g.blocks[block.next].prev = block.prev; else g.tail = block.prev;
+  if (block.prev >= 0)
+    g.blocks[block.prev].next = block.next;
+  else
+    g.head = block.next;
+  if (block.next >= 0)
+    g.blocks[block.next].prev = block.prev;
+  else
+    g.tail = block.prev;
   block.prev = block.next = -1;
   block.is_free = false;
   --g.num_free;

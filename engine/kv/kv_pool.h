@@ -105,8 +105,8 @@ class KvPool {
   void Acquire(Group& g, int32_t block_idx);
   void Drop(Group& g, int32_t block_idx);
   // The cached block for hashes[i] whose tokens match, or -1.
-  int32_t Lookup(const Group& g, std::span<const BlockHash> hashes,
-                 std::span<const int32_t> tokens, int32_t i) const;
+  int32_t Lookup(const Group& g, std::span<const BlockHash> hashes, std::span<const int32_t> tokens,
+                 int32_t i) const;
 
   KvPoolConfig config_;
   std::vector<Group> groups_;

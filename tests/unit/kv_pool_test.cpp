@@ -209,7 +209,8 @@ TEST(KvPoolPrefixTest, RandomSharingKeepsInvariants) {
       Live l{pool.AddSequence(), prefixes[rng() % prefixes.size()], 0};
       for (int i = rng() % 9; i > 0; --i) l.tokens.push_back(static_cast<int32_t>(rng() % 20));
       const std::vector<BlockHash> h = Hashes(l.tokens, 4);
-      const int32_t k = pool.MatchPrefix(h, l.tokens, static_cast<int32_t>((l.tokens.size() - 1) / 4));
+      const int32_t k =
+          pool.MatchPrefix(h, l.tokens, static_cast<int32_t>((l.tokens.size() - 1) / 4));
       pool.AttachPrefix(l.seq, h, k);
       l.computed = 4 * k;
       live.push_back(l);

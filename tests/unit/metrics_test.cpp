@@ -1,5 +1,7 @@
 // The /metrics page: Prometheus text exposition under vLLM's metric names with our prefix, so
 // that scrapers accept it and dashboards written for vLLM work after a rename.
+#include "server/metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -12,8 +14,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include "server/metrics.h"
 
 namespace gs {
 namespace {

@@ -1,13 +1,12 @@
 // The OpenAI response bodies (server-features.md §2.3-2.6): exact shapes, because clients such
 // as openai-python parse these fields by name and a missing, extra or misplaced null breaks them.
+#include "api/response.h"
+
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "api/response.h"
 
 namespace gs::api {
 namespace {

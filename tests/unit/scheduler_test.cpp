@@ -90,8 +90,7 @@ TEST_P(SchedulerPropertyTest, RandomWorkloadsKeepInvariantsAndFinishEverything) 
     p.resize(4 + rng() % 16);
     for (int32_t& id : p) id = static_cast<int32_t>(rng() % 50);
   }
-  for (int step = 0; step < 400 || scheduler.num_running() + scheduler.num_waiting() > 0;
-       ++step) {
+  for (int step = 0; step < 400 || scheduler.num_running() + scheduler.num_waiting() > 0; ++step) {
     ASSERT_LT(step, 20000) << "no progress";
     if (step < 400 && rng() % 3 == 0) {
       EngineRequest r;
@@ -202,8 +201,7 @@ TEST(SchedulerTest, PreemptsTheNewestWhenThePoolRunsOutAndRecomputesIt) {
     scheduler.Add(std::make_unique<Sequence>(std::move(r)));
   }
   int32_t counter = 0;
-  for (int step = 0; step < 200 && scheduler.num_running() + scheduler.num_waiting() > 0;
-       ++step) {
+  for (int step = 0; step < 200 && scheduler.num_running() + scheduler.num_waiting() > 0; ++step) {
     RunStep(scheduler, scheduler.Schedule(), &counter);
     ASSERT_TRUE(scheduler.pool().CheckInvariants().ok());
   }

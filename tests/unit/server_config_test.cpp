@@ -1,5 +1,7 @@
 // `gemma-serve serve` configuration: flags, the --config JSON file, and API keys from flags, a
 // key file and the environment. A mistyped flag or key must be an error, never a silent default.
+#include "server/server_config.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -10,8 +12,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include "server/server_config.h"
 
 namespace gs {
 namespace {

@@ -1,6 +1,8 @@
 // StopMatcher: stop strings over text that arrives in arbitrary pieces. The output must not
 // depend on how the text was cut into pieces (tokens), must never include a stop string or
 // anything after it, and must never split a UTF-8 character that arrived whole.
+#include "api/stop_matcher.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,8 +10,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-#include "api/stop_matcher.h"
 
 namespace gs::api {
 namespace {

@@ -1,6 +1,8 @@
 // BoundedTaskQueue, the HTTP server's worker pool: jobs run on workers while one is free or the
 // queue has room, otherwise on an overflow thread (which answers 503), and no job is ever
 // dropped, because each job owns a socket that only running it closes.
+#include "server/task_queue.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,8 +15,6 @@
 #include <set>
 #include <thread>
 #include <vector>
-
-#include "server/task_queue.h"
 
 namespace gs {
 namespace {
