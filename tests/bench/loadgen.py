@@ -113,6 +113,9 @@ class Prompts:
         if self.model:
             body["model"] = self.model
         r = self.http.post("/tokenize", json=body)
+        if r.status_code >= 400 or not r.json().get("tokens"):
+            # llama-server's field names, for a same-run baseline against llama.cpp.
+            r = self.http.post("/tokenize", json={"content": text, "add_special": True})
         r.raise_for_status()
         j = r.json()
         self.max_model_len = j.get("max_model_len", self.max_model_len)
