@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <thread>
 #include <utility>
 
 #include "api/json_body.h"
@@ -109,11 +110,27 @@ bool HttpServer::Bind(std::string* error) {
 
 void HttpServer::SetModel(ServingModel model) { routes_.SetModel(std::move(model)); }
 
-void HttpServer::Run() { server_.listen_after_bind(); }
+void HttpServer::Start() {
+  thread_ = std::thread([this] {
+    server_.listen_after_bind();
+    listen_returned_ = true;
+  });
+}
+
+void HttpServer::StopAccepting() {
+  stopping_ = true;
+  if (!thread_.joinable()) return;
+  // A stop() before listen_after_bind starts its loop is ignored by cpp-httplib, and the loop
+  // would then never end: wait until it runs (a model that fails to load fails that fast).
+  while (!listen_returned_ && !server_.is_running()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  server_.stop();
+}
 
 void HttpServer::Stop() {
-  stopping_ = true;
-  server_.stop();
+  StopAccepting();
+  if (thread_.joinable()) thread_.join();  // once the requests in flight are answered
 }
 
 bool HttpServer::Authorized(const httplib::Request& req) const {

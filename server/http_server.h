@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "server/routes.h"
 #include "server/server_config.h"
@@ -25,9 +26,12 @@ class HttpServer {
   int port() const { return port_; }
   // The model is loaded and its engine running: the model routes open.
   void SetModel(ServingModel model);
-  // Blocks serving until Stop; returns once in-flight requests have finished.
-  void Run();
-  // Stops accepting connections; requests already read are answered (new ones with 503).
+  // Serves on a thread of its own until Stop.
+  void Start();
+  // Stops accepting connections; requests already accepted are still answered (new ones with
+  // 503).
+  void StopAccepting();
+  // StopAccepting, then returns once the requests in flight are answered.
   void Stop();
   // Generation requests in flight (for the shutdown grace period).
   int num_in_flight() const { return routes_.num_in_flight(); }
@@ -42,6 +46,8 @@ class HttpServer {
   httplib::Server server_;
   Routes routes_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> listen_returned_{false};
+  std::thread thread_;
   int port_ = 0;
 };
 

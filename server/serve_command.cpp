@@ -117,7 +117,7 @@ int RunServe(const std::vector<std::string>& raw_args) {
     std::fprintf(stderr, "gemma-serve serve: %s\n", error.c_str());
     return 1;
   }
-  std::thread http_thread([&] { http.Run(); });
+  http.Start();
   note("listening on http://" + config.host + ":" + std::to_string(http.port()) +
        " (loading the model)");
 
@@ -125,7 +125,6 @@ int RunServe(const std::vector<std::string>& raw_args) {
   if (!loaded.ok()) {
     std::fprintf(stderr, "gemma-serve serve: %s\n", loaded.status().message().c_str());
     http.Stop();
-    http_thread.join();
     return 1;
   }
   LoadedModel& m = loaded.value();
@@ -142,7 +141,6 @@ int RunServe(const std::vector<std::string>& raw_args) {
   if (!engine.ok()) {
     std::fprintf(stderr, "gemma-serve serve: %s\n", engine.status().message().c_str());
     http.Stop();
-    http_thread.join();
     return 1;
   }
   (*engine)->Start();
@@ -164,7 +162,7 @@ int RunServe(const std::vector<std::string>& raw_args) {
   while (!shutdown) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   note("shutting down: no new connections; waiting up to " +
        std::to_string(config.shutdown_grace_s) + " s for requests in flight");
-  http.Stop();
+  http.StopAccepting();
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_grace_s);
   while (http.num_in_flight() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -172,7 +170,7 @@ int RunServe(const std::vector<std::string>& raw_args) {
   }
   if (http.num_in_flight() > 0) note("grace period over: aborting the requests left");
   (*engine)->Stop();  // aborts whatever still runs; their handlers then finish
-  http_thread.join();
+  http.Stop();
   note("stopped");
   return 0;
 }

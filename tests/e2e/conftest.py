@@ -89,7 +89,8 @@ def start_server():
 
     yield start
     for s in started:
-        s.stop()
+        if s.proc.returncode is None:  # a test that stopped its server checked the exit itself
+            assert s.stop() == 0, s.log()
 
 
 def metric(server, name, labels=""):
