@@ -33,9 +33,9 @@ struct EngineOptions {
 // Counters for /metrics and /health, readable from any thread.
 struct EngineStats {
   int32_t num_running = 0;
-  int32_t num_waiting = 0;
-  double kv_usage = 0;                // fraction of KV blocks in use, over all groups
-  int64_t num_prompt_tokens = 0;      // prompt tokens computed (recomputation included)
+  int32_t num_waiting = 0;        // requests not yet scheduled once (preempted ones not counted)
+  double kv_usage = 0;            // fraction of KV blocks in use, over all groups
+  int64_t num_prompt_tokens = 0;  // prompt tokens computed (recomputation included)
   int64_t num_generation_tokens = 0;  // tokens sampled
   int64_t num_preemptions = 0;
   int64_t num_prefix_queries = 0;  // prompt tokens looked up in the prefix cache
