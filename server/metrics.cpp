@@ -2,14 +2,24 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 namespace gs {
 namespace {
 
+// The shortest decimal that reads back as v: bucket bounds print as le="0.06", not
+// le="0.059999999999999998", so dashboards can name them.
 std::string Num(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.17g", v);
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {  // counts and token buckets: 100000
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+    return buf;
+  }
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 

@@ -179,7 +179,8 @@ def test_concurrent_requests_are_batched_and_each_greedy_output_matches(client):
     assert together == alone
 
 
-def test_health_version_metrics(server):
+def test_health_version_metrics(server, client):
+    client.completions.create(model="", prompt="Hello", max_tokens=3, temperature=0)
     assert httpx.get(server.url + "/health").json() == {"status": "ok"}
     assert "version" in httpx.get(server.url + "/version").json()
     text = httpx.get(server.url + "/metrics").text

@@ -386,3 +386,20 @@ TEST(MetricsTest, ModelNameIsEscaped) {
 
 }  // namespace
 }  // namespace gs
+
+namespace gs {
+namespace {
+
+TEST(MetricsNumberTest, BucketBoundsPrintAsWritten) {
+  Histogram h({0.06, 2.5, 100000});
+  h.Observe(0.1);
+  std::string out;
+  h.Render("x", "", &out);
+  EXPECT_NE(out.find("x_bucket{le=\"0.06\"} 0\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"2.5\"} 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_bucket{le=\"100000\"} 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x_sum 0.1\n"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace gs
