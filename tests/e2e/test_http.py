@@ -348,3 +348,29 @@ def test_an_error_after_streaming_began_is_an_error_event(start_server):
     errors = [json.loads(e[6:]) for e in events if e.startswith("data: {\"error\"")]
     assert len(errors) == 1 and "shutting down" in errors[0]["error"]["message"]
     assert s.proc.wait(30) == 0
+
+
+def test_health_fails_while_the_engine_loop_is_silent(start_server):
+    # One 4,096-token step takes seconds on the CPU; with --health-stall 1 the loop's heartbeat
+    # is too old during it, which is what a stuck engine looks like from outside.
+    s = start_server("--max-num-batched-tokens", "4096", "--health-stall", "1")
+    prompt = " ".join(["word"] * 4000)
+    done = threading.Event()
+
+    def long_request():
+        httpx.post(s.url + "/v1/completions", json={"prompt": prompt, "max_tokens": 1},
+                   timeout=120)
+        done.set()
+
+    threading.Thread(target=long_request, daemon=True).start()
+    statuses = []
+    while not done.is_set():
+        statuses.append(httpx.get(s.url + "/health", timeout=5).status_code)
+        time.sleep(0.2)
+    assert 503 in statuses, statuses
+    deadline = time.time() + 5
+    while httpx.get(s.url + "/health", timeout=5).status_code != 200:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    r = httpx.get(s.url + "/health", timeout=5)
+    assert r.status_code == 200
