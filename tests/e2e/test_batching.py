@@ -199,3 +199,52 @@ def test_request_larger_than_the_pool_is_refused_at_admission(start_server):
     assert metric(s, "num_requests_running") == 0
     client.close()
     assert s.stop() == 0, s.log()
+
+
+def test_churn_cancels_at_random_points_leak_nothing(server):
+    """Half of 24 concurrent streams hang up at random points (during prefill or decode): the
+    others finish whole, and afterwards nothing runs and no KV block is held."""
+    import json
+    import socket
+    import threading
+    import time
+
+    rng = random.Random(11)
+    aborted_before = metric(server, "request_success_total", 'finished_reason="abort"')
+    results = {}
+
+    def one(i, cancel_after):
+        body = json.dumps({"prompt": " ".join(rng.choice(WORDS) for _ in range(20 + 13 * i)),
+                           "max_tokens": 40, "stream": True, "ignore_eos": True}).encode()
+        s = socket.create_connection(("127.0.0.1", server.port))
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        got = b""
+        while cancel_after is None or got.count(b"data: ") < cancel_after:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            if b"data: [DONE]" in got:
+                break
+        s.close()
+        results[i] = got
+
+    plan = [None if i % 2 else rng.randint(0, 20) for i in range(24)]
+    threads = [threading.Thread(target=one, args=(i, c)) for i, c in enumerate(plan)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for i, cancel_after in enumerate(plan):
+        if cancel_after is None:
+            assert b'"finish_reason":"length"' in results[i] and b"data: [DONE]" in results[i], i
+    deadline = time.time() + 3
+    while time.time() < deadline and (metric(server, "num_requests_running") != 0 or
+                                      metric(server, "kv_cache_usage_perc") != 0):
+        time.sleep(0.05)
+    assert metric(server, "num_requests_running") == 0
+    assert metric(server, "num_requests_waiting") == 0
+    assert metric(server, "kv_cache_usage_perc") == 0
+    assert metric(server, "request_success_total", 'finished_reason="abort"') - aborted_before == 12
+    assert httpx.get(server.url + "/health").status_code == 200
