@@ -95,6 +95,10 @@ class Backend {
   virtual void GatherRows(Act x, std::span<const int32_t> rows, Act out) = 0;
   // Copies x to host memory (row-major), applying softcap c·tanh(x/c) when c > 0.
   virtual void ReadLogits(Act x, float softcap, float* host_out) = 0;
+  // Where the vocabulary projection writes logits that ReadLogits then delivers to host_out:
+  // host_out itself where the backend computes in host memory (no copy of [rows, 262K] floats
+  // per step), an arena buffer elsewhere.
+  virtual Act LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) = 0;
 };
 
 }  // namespace gs

@@ -15,11 +15,40 @@ constexpr float kNegligibleLogitGap = 40.0f;
 }  // namespace
 
 int32_t ArgMax(const float* logits, int32_t n) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < n; ++i) {
-    if (logits[i] > logits[best]) best = i;
+  // Independent lanes, each keeping its maximum and where it first saw it, so the compiler can
+  // vectorize the scan (compare + blend); then the lanes are merged. Same result as a scalar
+  // scan: the lowest id among equal maxima (NaN never wins).
+  constexpr int kLanes = 16;
+  float lane_max[kLanes];
+  int32_t lane_idx[kLanes];
+  for (int j = 0; j < kLanes; ++j) {
+    lane_max[j] = -std::numeric_limits<float>::infinity();
+    lane_idx[j] = -1;
   }
-  return best;
+  int32_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int j = 0; j < kLanes; ++j) {
+      const bool better = logits[i + j] > lane_max[j];
+      lane_max[j] = better ? logits[i + j] : lane_max[j];
+      lane_idx[j] = better ? i + j : lane_idx[j];
+    }
+  }
+  float best = -std::numeric_limits<float>::infinity();
+  int32_t best_idx = 0;
+  for (int j = 0; j < kLanes; ++j) {
+    if (lane_idx[j] >= 0 &&
+        (lane_max[j] > best || (lane_max[j] == best && lane_idx[j] < best_idx))) {
+      best = lane_max[j];
+      best_idx = lane_idx[j];
+    }
+  }
+  for (; i < n; ++i) {
+    if (logits[i] > best) {
+      best = logits[i];
+      best_idx = i;
+    }
+  }
+  return best_idx;
 }
 
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}

@@ -172,10 +172,17 @@ void CpuBackend::GatherRows(Act x, std::span<const int32_t> rows, Act out) {
 void CpuBackend::ReadLogits(Act x, float softcap, float* host_out) {
   const int64_t n = x.num_rows * x.num_cols;
   if (softcap > 0) {
-    for (int64_t i = 0; i < n; ++i) host_out[i] = softcap * std::tanh(x.data[i] / softcap);
-  } else {
+    const float* in = x.data;  // may be host_out itself: element-wise, in place is fine
+    pool_.ParallelFor(n, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) host_out[i] = softcap * std::tanh(in[i] / softcap);
+    });
+  } else if (x.data != host_out) {
     std::memcpy(host_out, x.data, sizeof(float) * n);
   }
+}
+
+Act CpuBackend::LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) {
+  return host_out ? Act{host_out, num_rows, num_cols} : Alloc(num_rows, num_cols);
 }
 
 }  // namespace gs

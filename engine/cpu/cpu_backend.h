@@ -36,6 +36,7 @@ class CpuBackend final : public Backend {
   void GeGlu(Act gate, Act up) override;
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override;
   void ReadLogits(Act x, float softcap, float* host_out) override;
+  Act LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) override;
 
  private:
   cpu::ThreadPool pool_;

@@ -120,7 +120,7 @@ void Gemma3Model::Forward(const Batch& batch, Backend& b, float* logits) const {
   Act last = b.Alloc(num_out, c.hidden);
   b.GatherRows(h, batch.logits_rows, last);
   b.RmsNorm(last, output_norm_, c.rms_eps, last);
-  Act out = b.Alloc(num_out, c.num_vocab);
+  Act out = b.LogitsBuffer(logits, num_out, c.num_vocab);
   b.MatMul(last, output_, out);
   b.ReadLogits(out, c.final_softcap, logits);
 }

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
+#include <random>
 #include <vector>
 
 namespace gs {
@@ -17,6 +19,24 @@ TEST(SamplerTest, GreedyTakesTheLowestIdAmongMaxima) {
   EXPECT_EQ(s.Sample(l.data(), static_cast<int32_t>(l.size())), 1);
   Sampler k1({.temperature = 1.0f, .top_k = 1});
   EXPECT_EQ(k1.Sample(l.data(), static_cast<int32_t>(l.size())), 1);
+}
+
+TEST(SamplerTest, ArgMaxIsTheLowestIdAmongMaximaAtAnySize) {
+  std::mt19937 rng(3);
+  for (int n : {1, 7, 15, 16, 17, 33, 1000, 262144}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> l(n);
+      // Few distinct values, so the maximum is tied across lanes and in the tail.
+      for (float& x : l) x = static_cast<float>(rng() % 5);
+      int32_t want = 0;
+      for (int i = 1; i < n; ++i) {
+        if (l[i] > l[want]) want = i;
+      }
+      ASSERT_EQ(ArgMax(l.data(), n), want) << "n=" << n;
+    }
+  }
+  std::vector<float> all_low(40, -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(ArgMax(all_low.data(), 40), 0);
 }
 
 TEST(SamplerTest, SameSeedSameStreamDifferentSeedDiffers) {
