@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <chrono>
 
-#include "engine/kv/kv_plan.h"
-
 namespace gs {
 namespace {
 
@@ -15,20 +13,16 @@ double Now() {
 }  // namespace
 
 StatusOr<std::unique_ptr<Generator>> Generator::Create(const Model& model, Backend& backend,
-                                                       const GeneratorOptions& options) {
-  KvBudget budget;
-  budget.kv_cache_bytes = options.kv_cache_bytes;
-  budget.block_size = options.block_size;
-  budget.max_batch_tokens = options.max_batch_tokens;
-  budget.max_seqs = options.max_seqs;
-  StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
+                                                       const KvBudget& options) {
+  // max_batch_tokens is the prefill chunk: tokens per forward step.
+  StatusOr<KvPlan> plan = PlanKv(model.config(), options);
   if (!plan.ok()) return plan.status();
   GS_RETURN_IF_ERROR(backend.AllocateKv(plan->layout));
   return std::unique_ptr<Generator>(
       new Generator(model, backend, options, std::move(plan->pool), plan->max_seq_len));
 }
 
-Generator::Generator(const Model& model, Backend& backend, const GeneratorOptions& options,
+Generator::Generator(const Model& model, Backend& backend, const KvBudget& options,
                      KvPoolConfig pool_config, int64_t max_seq_len)
     : model_(model),
       backend_(backend),

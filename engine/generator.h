@@ -11,19 +11,13 @@
 
 #include "engine/backend.h"
 #include "engine/batch.h"
+#include "engine/kv/kv_plan.h"
 #include "engine/kv/kv_pool.h"
 #include "engine/model/model.h"
 #include "engine/sampler.h"
 #include "engine/status.h"
 
 namespace gs {
-
-struct GeneratorOptions {
-  int64_t kv_cache_bytes = int64_t{512} << 20;
-  int32_t block_size = 16;
-  int32_t max_batch_tokens = 512;  // tokens per forward step (prefill chunk size)
-  int32_t max_seqs = 1;            // sequences the sliding-window groups are sized for
-};
 
 struct GenerationStats {
   int64_t num_prompt_tokens = 0;
@@ -35,7 +29,7 @@ struct GenerationStats {
 class Generator {
  public:
   static StatusOr<std::unique_ptr<Generator>> Create(const Model& model, Backend& backend,
-                                                     const GeneratorOptions& options);
+                                                     const KvBudget& options);
 
   // Longest sequence (prompt + output) the pool can hold, capped by the model's context.
   int64_t max_seq_len() const { return max_seq_len_; }
@@ -55,13 +49,13 @@ class Generator {
                                 const std::function<bool(int32_t)>& on_token);
 
  private:
-  Generator(const Model& model, Backend& backend, const GeneratorOptions& options,
-            KvPoolConfig pool_config, int64_t max_seq_len);
+  Generator(const Model& model, Backend& backend, const KvBudget& options, KvPoolConfig pool_config,
+            int64_t max_seq_len);
   void BuildBatch(int32_t seq_idx, std::span<const int32_t> tokens, bool want_logits);
 
   const Model& model_;
   Backend& backend_;
-  GeneratorOptions options_;
+  KvBudget options_;
   KvPool pool_;
   int64_t max_seq_len_;
   std::vector<int64_t> seq_lens_;  // by sequence id

@@ -102,11 +102,8 @@ std::vector<ScheduledChunk> Scheduler::Schedule() {
   // Then waiting sequences in arrival order while the budget, the pool and max_num_seqs allow.
   while (budget > 0 && !waiting_.empty() &&
          static_cast<int32_t>(running_.size()) < options_.max_num_seqs) {
-    Sequence* seq = waiting_.front().get();
-    const int64_t before = static_cast<int64_t>(chunks.size());
-    if (!Admit(seq, budget, &chunks)) break;
-    budget -= chunks.back().num_tokens;
-    GS_CHECK(static_cast<int64_t>(chunks.size()) == before + 1);
+    if (!Admit(waiting_.front().get(), budget, &chunks)) break;
+    budget -= chunks.back().num_tokens;  // Admit added the sequence's chunk
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
   }

@@ -56,7 +56,7 @@ int RunBench(const std::vector<std::string>& raw_args) {
   }
   LoadedModel& m = *loaded;
   const ModelConfig& c = m.model->config();
-  GeneratorOptions opts;
+  KvBudget opts;
   opts.max_batch_tokens = static_cast<int32_t>(batch);
   const int64_t bytes_per_token = int64_t{4} * c.num_kv_heads * c.head_dim * c.num_layers;
   opts.kv_cache_bytes = (std::max(n_prompt, n_gen + 1) + 1024) * bytes_per_token;

@@ -68,8 +68,13 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   bool add_special = true;
   if (args.Has("chat")) {
     std::vector<api::ChatMessage> messages;
-    if (args.Has("system")) messages.push_back({"system", *args.Get("system")});
-    messages.push_back({"user", *args.Get("chat")});
+    auto add = [&](const char* role, const std::string& content) {
+      messages.emplace_back();
+      messages.back().role = role;
+      messages.back().content = content;
+    };
+    if (args.Has("system")) add("system", *args.Get("system"));
+    add("user", *args.Get("chat"));
     const api::RenderedPrompt r = api::RenderGemma3Chat(messages, /*add_generation_prompt=*/true);
     if (!r.error.empty()) {
       std::fprintf(stderr, "gemma-serve generate: %s\n", r.error.c_str());
@@ -96,7 +101,7 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   const std::vector<int32_t> prompt =
       m.tokenizer->Encode(text, add_special, /*parse_special=*/true);
 
-  GeneratorOptions opts;
+  KvBudget opts;
   const int64_t want = ctx_size > 0 ? ctx_size : static_cast<int64_t>(prompt.size()) + max_tokens;
   const ModelConfig& c = m.model->config();
   const int64_t bytes_per_token = int64_t{4} * c.num_kv_heads * c.head_dim * c.num_layers;

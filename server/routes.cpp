@@ -73,6 +73,7 @@ Routes::Routes(const ServerConfig& config) : config_(config) {}
 
 void Routes::SetModel(ServingModel model) {
   model_ = std::move(model);
+  if (model_.created == 0) model_.created = UnixNow();
   metrics_ = std::make_unique<gs::Metrics>(model_.names.front());
   ready_ = true;
 }

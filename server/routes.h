@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -30,7 +29,7 @@ struct ServingModel {
   const Tokenizer* tokenizer = nullptr;
   Engine* engine = nullptr;
   std::vector<std::string> names;  // names[0] is reported in responses
-  int64_t created = 0;             // unix seconds the server loaded it
+  int64_t created = 0;             // unix seconds the server loaded it; 0: now
 };
 
 // Per-request numbers for the access log, filled by handlers on the worker thread.

@@ -151,9 +151,6 @@ int RunServe(const std::vector<std::string>& raw_args) {
   if (serving.names.empty()) {
     serving.names.push_back(std::filesystem::path(config.model_path).filename().string());
   }
-  serving.created = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
   http.SetModel(serving);
   note("serving " + serving.names.front() + " on http://" + config.host + ":" +
        std::to_string(http.port()) + " (context " + std::to_string((*engine)->max_seq_len()) +

@@ -119,7 +119,8 @@ StatusOr<std::vector<std::string>> ConfigFileArgs(const std::string& path) {
     } else if (value.is_array()) {
       for (const auto& item : value) {
         if (!item.is_string()) return Status::Error(path + ": '" + key + "' must hold strings");
-        text += (text.empty() ? "" : ",") + item.get<std::string>();
+        if (!text.empty()) text += ',';
+        text += item.get<std::string>();
       }
     } else {
       return Status::Error(path + ": '" + key + "' has an unsupported value type");

@@ -89,13 +89,17 @@ def test_stop_string_across_token_boundaries(client):
 
 def test_n_choices_are_separate_sequences(client):
     r = client.chat.completions.create(model="", messages=MSG, n=3, max_tokens=12,
-                                       temperature=1.0, seed=7)
+                                       temperature=1.0, seed=7, extra_body={"ignore_eos": True})
     assert [c.index for c in r.choices] == [0, 1, 2]
     assert len({c.message.content for c in r.choices}) > 1, "choices differ at temperature 1"
-    assert r.usage.completion_tokens == sum(12 for _ in r.choices) or all(
-        c.finish_reason in ("stop", "length") for c in r.choices)
+    # Each choice generates its own 12 tokens; the prompt is counted once.
+    assert all(c.finish_reason == "length" for c in r.choices)
+    assert r.usage.completion_tokens == 36
+    one = client.chat.completions.create(model="", messages=MSG, max_tokens=1)
+    assert r.usage.prompt_tokens == one.usage.prompt_tokens
     s = client.chat.completions.create(model="", messages=MSG, n=3, max_tokens=12,
-                                       temperature=1.0, seed=7, stream=True)
+                                       temperature=1.0, seed=7, stream=True,
+                                       extra_body={"ignore_eos": True})
     texts, reasons, _, _, roles = collect(s)
     assert texts == {c.index: c.message.content for c in r.choices}
     assert set(reasons) == {0, 1, 2} and roles == {0: "assistant", 1: "assistant", 2: "assistant"}

@@ -92,7 +92,7 @@ class ModelRunner {
     StatusOr<std::unique_ptr<Model>> model = LoadModel(file, backend_);
     GS_CHECK_MSG(model.ok(), model.status().message());
     model_ = std::move(model).value();
-    GeneratorOptions opts;
+    KvBudget opts;
     opts.kv_cache_bytes = int64_t{64} << 20;
     StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(*model_, backend_, opts);
     GS_CHECK_MSG(gen.ok(), gen.status().message());

@@ -78,7 +78,7 @@ TEST(ModelTest, LogitsDoNotDependOnHowTheSequenceIsStepped) {
   for (int i = 1; i < 600; ++i) tokens.push_back(static_cast<int32_t>(rng() % 256000));
 
   auto run = [&](int32_t chunk) {
-    GeneratorOptions opts;
+    KvBudget opts;
     opts.kv_cache_bytes = int64_t{32} << 20;
     opts.max_batch_tokens = chunk;
     auto gen = Generator::Create(**model, backend, opts);
