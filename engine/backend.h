@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "engine/batch.h"
@@ -56,6 +57,8 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual const char* name() const = 0;
+  // One line for logs: "cpu, 16 threads", "cuda, NVIDIA H200 (139 GiB)".
+  virtual std::string Describe() const = 0;
 
   // Makes a GGUF tensor usable by ops. Vectors (norm weights) come back as F32.
   virtual StatusOr<Weight> LoadWeight(const GgufTensorInfo& tensor) = 0;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <thread>
 
 #include "engine/generator.h"
 #include "server/cli_args.h"
@@ -49,12 +50,13 @@ int RunBench(const std::vector<std::string>& raw_args) {
   }
   const std::optional<std::string> path = ResolveModelPathOrReport(args, "bench");
   if (!path) return 2;
-  StatusOr<LoadedModel> loaded = LoadModelForInference(*path, threads);
+  StatusOr<LoadedModel> loaded = LoadModelForInference(*path, {.device = DeviceKind::kCpu, .num_threads = threads});
   if (!loaded.ok()) {
     std::fprintf(stderr, "gemma-serve bench: %s\n", loaded.status().message().c_str());
     return 1;
   }
   LoadedModel& m = *loaded;
+  const int num_threads = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   const ModelConfig& c = m.model->config();
   KvBudget opts;
   opts.max_batch_tokens = static_cast<int32_t>(batch);
@@ -128,12 +130,12 @@ int RunBench(const std::vector<std::string>& raw_args) {
       std::printf(
           "{\"model\": \"%s\", \"test\": \"%s\", \"threads\": %d, \"avg_ts\": %.3f, "
           "\"stddev_ts\": %.3f, \"repetitions\": %lld}\n",
-          c.name.c_str(), test.c_str(), m.backend->num_threads(), mean, sd,
+          c.name.c_str(), test.c_str(), num_threads, mean, sd,
           static_cast<long long>(reps));
     } else {
       std::printf("| %s | %.2f MiB | %.2f M | %s | %d | %s | %.2f ± %.2f |\n", c.name.c_str(),
                   model_bytes / 1048576.0, num_params / 1e6, m.backend->name(),
-                  m.backend->num_threads(), test.c_str(), mean, sd);
+                  num_threads, test.c_str(), mean, sd);
     }
     std::fflush(stdout);
   }

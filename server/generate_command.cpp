@@ -30,6 +30,7 @@ constexpr const char* kHelp =
     "  --min-p P           (default 0.05; 0 = off)\n"
     "  --seed S            random seed (default: random)\n"
     "  --threads N         CPU threads (default: all)\n"
+    "  --device D          auto (GPU when usable, default), cpu or cuda\n"
     "  --ctx-size N        KV cache tokens for this run (default: prompt + max tokens)\n"
     "  --ignore-eos        keep generating past end-of-turn\n";
 
@@ -43,7 +44,7 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   }
   const bool ok_flags = args.Validate({"help", "model", "prompt", "prompt-file", "chat", "system",
                                        "max-tokens", "temperature", "top-k", "top-p", "min-p",
-                                       "seed", "threads", "ctx-size", "ignore-eos"});
+                                       "seed", "threads", "device", "ctx-size", "ignore-eos"});
   SamplingParams sp;
   const int64_t max_tokens = args.GetInt("max-tokens", 256, 0, 1 << 20);
   sp.temperature = static_cast<float>(args.GetDouble("temperature", 0.8, 0, 100));
@@ -51,7 +52,14 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   sp.top_p = static_cast<float>(args.GetDouble("top-p", 0.95, 0, 1));
   sp.min_p = static_cast<float>(args.GetDouble("min-p", 0.05, 0, 1));
   sp.seed = static_cast<uint64_t>(args.GetInt("seed", std::random_device{}(), 0, INT64_MAX));
-  const int threads = static_cast<int>(args.GetInt("threads", 0, 0, 1024));
+  BackendChoice backend;
+  backend.num_threads = static_cast<int>(args.GetInt("threads", 0, 0, 1024));
+  StatusOr<DeviceKind> device = ParseDeviceKind(args.GetOr("device", "auto"));
+  if (!device.ok()) {
+    std::fprintf(stderr, "gemma-serve generate: %s\n", device.status().message().c_str());
+    return 2;
+  }
+  backend.device = *device;
   const int64_t ctx_size = args.GetInt("ctx-size", 0, 0, int64_t{1} << 24);
   const int num_inputs = args.Has("prompt") + args.Has("chat") + args.Has("prompt-file");
   if (!ok_flags || !args.error().empty() || num_inputs != 1) {
@@ -92,7 +100,7 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
     text = *prompt;
   }
 
-  StatusOr<LoadedModel> loaded = LoadModelForInference(*path, threads);
+  StatusOr<LoadedModel> loaded = LoadModelForInference(*path, backend);
   if (!loaded.ok()) {
     std::fprintf(stderr, "gemma-serve generate: %s\n", loaded.status().message().c_str());
     return 1;
@@ -139,12 +147,12 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   }
   std::fprintf(stderr,
                "\nprompt: %lld tokens, %.1f tokens/s | generation: %lld tokens, %.1f tokens/s | "
-               "load %.2f s, %d threads\n",
+               "load %.2f s, %s\n",
                static_cast<long long>(stats->num_prompt_tokens),
                stats->num_prompt_tokens / std::max(stats->prompt_seconds, 1e-9),
                static_cast<long long>(stats->num_generated),
                stats->num_generated / std::max(stats->generate_seconds, 1e-9), m.load_seconds,
-               m.backend->num_threads());
+               m.backend->Describe().c_str());
   return 0;
 }
 

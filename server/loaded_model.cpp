@@ -1,10 +1,31 @@
 #include "server/loaded_model.h"
 
 #include <chrono>
+#include <cstdio>
+
+#include "engine/cpu/cpu_backend.h"
 
 namespace gs {
 
-StatusOr<LoadedModel> LoadModelForInference(const std::string& path, int num_threads) {
+StatusOr<DeviceKind> ParseDeviceKind(const std::string& text) {
+  if (text == "auto") return DeviceKind::kAuto;
+  if (text == "cpu") return DeviceKind::kCpu;
+  if (text == "cuda") return DeviceKind::kCuda;
+  return Status::Error("unknown device '" + text + "' (expected auto, cpu or cuda)");
+}
+
+StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice) {
+  if (choice.device != DeviceKind::kCpu) {
+    StatusOr<std::string> gpu = DescribeCudaDevice(0);
+    if (gpu.ok()) return CreateCudaBackend({.device_idx = 0, .kv_type = choice.kv_type});
+    if (choice.device == DeviceKind::kCuda) return gpu.status();
+    std::fprintf(stderr, "no usable CUDA device (%s): running on the CPU\n",
+                 gpu.status().message().c_str());
+  }
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(choice.num_threads));
+}
+
+StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m;
   StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
@@ -13,7 +34,9 @@ StatusOr<LoadedModel> LoadModelForInference(const std::string& path, int num_thr
   StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(*m.file);
   if (!tokenizer.ok()) return Status::Error(path + ": " + tokenizer.status().message());
   m.tokenizer = std::move(tokenizer).value();
-  m.backend = std::make_unique<CpuBackend>(num_threads);
+  StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(choice);
+  if (!backend.ok()) return backend.status();
+  m.backend = std::move(backend).value();
   StatusOr<std::unique_ptr<Model>> model = LoadModel(*m.file, *m.backend);
   if (!model.ok()) return Status::Error(path + ": " + model.status().message());
   m.model = std::move(model).value();

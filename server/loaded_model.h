@@ -5,7 +5,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/cpu/cpu_backend.h"
+#include "engine/backend.h"
+#include "engine/cuda/cuda_backend.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model.h"
 #include "engine/status.h"
@@ -13,14 +14,27 @@
 
 namespace gs {
 
+// --device: auto takes the GPU when one is usable and falls back to the CPU with one log line.
+enum class DeviceKind { kAuto, kCpu, kCuda };
+StatusOr<DeviceKind> ParseDeviceKind(const std::string& text);  // "auto", "cpu", "cuda"
+
+struct BackendChoice {
+  DeviceKind device = DeviceKind::kAuto;
+  int num_threads = 0;  // CPU compute threads, 0: all cores
+  KvCacheType kv_type = KvCacheType::kBf16;
+};
+// The backend the choice names; for kAuto without a usable GPU, the CPU backend and a line on
+// stderr saying why.
+StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice);
+
 struct LoadedModel {
   std::unique_ptr<GgufFile> file;
-  std::unique_ptr<CpuBackend> backend;
+  std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
   double load_seconds = 0;
 };
 
-StatusOr<LoadedModel> LoadModelForInference(const std::string& path, int num_threads);
+StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice);
 
 }  // namespace gs

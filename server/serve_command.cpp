@@ -121,7 +121,7 @@ int RunServe(const std::vector<std::string>& raw_args) {
   note("listening on http://" + config.host + ":" + std::to_string(http.port()) +
        " (loading the model)");
 
-  StatusOr<LoadedModel> loaded = LoadModelForInference(config.model_path, config.num_threads);
+  StatusOr<LoadedModel> loaded = LoadModelForInference(config.model_path, config.backend);
   if (!loaded.ok()) {
     std::fprintf(stderr, "gemma-serve serve: %s\n", loaded.status().message().c_str());
     http.Stop();
@@ -154,7 +154,7 @@ int RunServe(const std::vector<std::string>& raw_args) {
   http.SetModel(serving);
   note("serving " + serving.names.front() + " on http://" + config.host + ":" +
        std::to_string(http.port()) + " (context " + std::to_string((*engine)->max_seq_len()) +
-       " tokens, " + std::to_string(m.backend->num_threads()) + " threads)");
+       " tokens, " + m.backend->Describe() + ")");
 
   while (!shutdown) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   note("shutting down: no new connections; waiting up to " +

@@ -21,11 +21,13 @@ const char* const kServeHelp =
     "  --served-model-name A,B    names clients may use (default: the file's name)\n"
     "  --host H                   (default 127.0.0.1)\n"
     "  --port P                   (default 8080)\n"
-    "  --threads N                compute threads (default: all cores)\n"
+    "  --device D                 auto (GPU when usable, default), cpu or cuda\n"
+    "  --threads N                CPU compute threads (default: all cores)\n"
     "  --http-threads N           HTTP worker threads (default: max-num-seqs + 16)\n"
     "  --max-http-queue N         connections that may wait for a busy worker (default 0: 503)\n"
     "  --kv-cache-mb N            KV cache memory (default 1024)\n"
     "  --kv-cache-fraction F      KV cache memory as a fraction of physical memory (instead)\n"
+    "  --kv-cache-dtype T         GPU KV cache: bf16 (default) or fp8 (e4m3, scaled per row)\n"
     "  --no-prefix-caching        do not reuse the KV of earlier requests' shared prefixes\n"
     "  --block-size N             KV block size in tokens (default 16)\n"
     "  --max-model-len N          context length cap (default: model / KV budget)\n"
@@ -57,6 +59,8 @@ const std::set<std::string> kFlags = {"help",
                                       "host",
                                       "port",
                                       "threads",
+                                      "device",
+                                      "kv-cache-dtype",
                                       "http-threads",
                                       "max-http-queue",
                                       "kv-cache-mb",
@@ -169,7 +173,15 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
   ServerConfig c;
   c.host = args.GetOr("host", c.host);
   c.port = static_cast<int32_t>(args.GetInt("port", c.port, 0, 65535));
-  c.num_threads = static_cast<int32_t>(args.GetInt("threads", 0, 0, 1024));
+  c.backend.num_threads = static_cast<int32_t>(args.GetInt("threads", 0, 0, 1024));
+  StatusOr<DeviceKind> device = ParseDeviceKind(args.GetOr("device", "auto"));
+  if (!device.ok()) return Status::Error("--device: " + device.status().message());
+  c.backend.device = *device;
+  const std::string kv_dtype = args.GetOr("kv-cache-dtype", "bf16");
+  if (kv_dtype != "bf16" && kv_dtype != "fp8") {
+    return Status::Error("--kv-cache-dtype: expected bf16 or fp8, got '" + kv_dtype + "'");
+  }
+  c.backend.kv_type = kv_dtype == "fp8" ? KvCacheType::kFp8 : KvCacheType::kBf16;
   c.max_num_seqs = static_cast<int32_t>(args.GetInt("max-num-seqs", c.max_num_seqs, 1, 4096));
   c.num_http_threads = static_cast<int32_t>(args.GetInt("http-threads", 0, 0, 4096));
   if (c.num_http_threads == 0) c.num_http_threads = c.max_num_seqs + 16;

@@ -8,6 +8,8 @@
 
 #include "engine/status.h"
 
+#include "server/loaded_model.h"
+
 namespace gs {
 
 struct ServerConfig {
@@ -26,7 +28,7 @@ struct ServerConfig {
   // Model and engine.
   std::string model_path;
   std::vector<std::string> served_model_names;  // the first is the name responses carry
-  int32_t num_threads = 0;                      // compute threads, 0: all cores
+  BackendChoice backend;                        // --device, --threads, --kv-cache-dtype
   int64_t kv_cache_bytes = int64_t{1} << 30;
   int32_t block_size = 16;
   int64_t max_model_len = 0;  // 0: as the model and the KV budget allow

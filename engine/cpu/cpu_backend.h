@@ -17,6 +17,9 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(int num_threads);
 
   const char* name() const override { return "cpu"; }
+  std::string Describe() const override {
+    return "cpu, " + std::to_string(num_threads()) + " threads";
+  }
   int num_threads() const { return pool_.num_threads(); }
 
   StatusOr<Weight> LoadWeight(const GgufTensorInfo& tensor) override;

@@ -78,7 +78,7 @@ TEST_F(ServerConfigTest, Defaults) {
   EXPECT_EQ(c.model_path, "/models/g.gguf");
   EXPECT_EQ(c.host, "127.0.0.1");
   EXPECT_EQ(c.port, 8080);
-  EXPECT_EQ(c.num_threads, 0);
+  EXPECT_EQ(c.backend.num_threads, 0);
   EXPECT_EQ(c.max_num_seqs, 32);
   EXPECT_EQ(c.num_http_threads, 32 + 16);  // enough for every sequence plus cheap requests
   EXPECT_EQ(c.max_http_queue, 0);
@@ -139,7 +139,7 @@ TEST_F(ServerConfigTest, FlagsParse) {
   EXPECT_EQ(c.model_path, "/m.gguf");
   EXPECT_EQ(c.host, "0.0.0.0");
   EXPECT_EQ(c.port, 9000);
-  EXPECT_EQ(c.num_threads, 4);
+  EXPECT_EQ(c.backend.num_threads, 4);
   EXPECT_EQ(c.num_http_threads, 8);
   EXPECT_EQ(c.max_http_queue, 3);
   EXPECT_EQ(c.kv_cache_bytes, int64_t{256} << 20);
