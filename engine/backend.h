@@ -12,6 +12,7 @@
 #include "engine/batch.h"
 #include "engine/status.h"
 #include "kernels/quant_types.h"
+#include "kernels/ref/sampling_ref.h"
 
 namespace gs {
 
@@ -40,8 +41,16 @@ struct KvLayout {
   int32_t block_size = 16;
   int32_t num_kv_heads = 0;
   int32_t head_dim = 0;
-  std::vector<int32_t> num_blocks;   // [num_groups]
-  std::vector<int32_t> layer_group;  // [num_layers]
+  std::vector<int32_t> num_blocks;    // [num_groups]
+  std::vector<int32_t> group_window;  // [num_groups] 0: global
+  std::vector<int32_t> layer_group;   // [num_layers]
+};
+
+// One logits row to sample where the logits are (semantics: kernels/ref/sampling_ref.h).
+struct DeviceSampleRow {
+  SampleRowParams params;
+  std::vector<PenaltyToken> penalties;  // empty unless a penalty is on; ids unique
+  std::vector<LogitBiasEntry> bias;     // ids unique
 };
 
 struct AttentionSpec {
@@ -63,6 +72,12 @@ class Backend {
   // Makes a GGUF tensor usable by ops. Vectors (norm weights) come back as F32.
   virtual StatusOr<Weight> LoadWeight(const GgufTensorInfo& tensor) = 0;
   virtual Status AllocateKv(const KvLayout& layout) = 0;
+  // Memory still free where this backend keeps the KV cache (host RAM, or the GPU's).
+  virtual int64_t FreeMemoryBytes() const = 0;
+  // Bytes one token takes in one layer's cache (K and V), for sizing the pool from a budget.
+  virtual int64_t KvSlotBytes(int32_t num_kv_heads, int32_t head_dim) const {
+    return int64_t{4} * num_kv_heads * head_dim;  // f16 K and V
+  }
 
   // Step arena: Alloc hands out activation buffers until ResetArena; nothing is freed singly.
   virtual Act Alloc(int64_t num_rows, int64_t num_cols) = 0;
@@ -102,6 +117,14 @@ class Backend {
   // host_out itself where the backend computes in host memory (no copy of [rows, 262K] floats
   // per step), an arena buffer elsewhere.
   virtual Act LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) = 0;
+
+  // Backends that sample on the device (the logits never cross to the host) return true and
+  // implement SampleLogits: softcap c·tanh(x/c) when c > 0, then rows[i] picks from logits row i.
+  virtual bool SamplesOnDevice() const { return false; }
+  virtual void SampleLogits(Act logits, float softcap, std::span<const DeviceSampleRow> rows,
+                            std::span<SampleRowResult> out) {
+    GS_CHECK(false);
+  }
 };
 
 }  // namespace gs

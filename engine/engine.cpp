@@ -19,6 +19,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model, Backend& ba
   budget.block_size = options.block_size;
   budget.max_batch_tokens = options.max_num_batched_tokens;
   budget.max_seqs = options.max_num_seqs;
+  budget.slot_bytes = backend.KvSlotBytes(model.config().num_kv_heads, model.config().head_dim);
   StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
   if (!plan.ok()) return plan.status();
   plan->pool.enable_prefix_caching = options.enable_prefix_caching;
@@ -37,8 +38,10 @@ Engine::Engine(const Model& model, Backend& backend, const EngineOptions& option
       max_seq_len_(max_seq_len),
       scheduler_(std::move(pool),
                  SchedulerOptions{options.max_num_batched_tokens, options.max_num_seqs}),
-      logits_(static_cast<size_t>(options.max_num_seqs) * model.config().num_vocab),
-      raw_row_(model.config().num_vocab) {}
+      logits_(backend.SamplesOnDevice()
+                  ? 0
+                  : static_cast<size_t>(options.max_num_seqs) * model.config().num_vocab),
+      raw_row_(backend.SamplesOnDevice() ? 0 : model.config().num_vocab) {}
 
 Engine::~Engine() { Stop(); }
 
@@ -130,9 +133,9 @@ bool Engine::Step() {
   const std::vector<ScheduledChunk> chunks = scheduler_.Schedule();
   if (chunks.empty()) return scheduler_.num_running() + scheduler_.num_waiting() == 0;
   BuildBatch(chunks);
-  model_.Forward(batch_, backend_, logits_.data());
+  ForwardAndSample(chunks);
   const int64_t num_prompt_tokens = scheduler_.Commit(chunks);
-  SampleAndUpdate(chunks);
+  Update(chunks);
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.num_prompt_tokens += num_prompt_tokens;
   stats_.num_batched_tokens += batch_.num_tokens();
@@ -179,11 +182,53 @@ void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {
   }
 }
 
-void Engine::SampleAndUpdate(const std::vector<ScheduledChunk>& chunks) {
-  const int32_t num_vocab = model_.config().num_vocab;
-  int64_t num_sampled = 0;
+void Engine::ForwardAndSample(const std::vector<ScheduledChunk>& chunks) {
+  picked_.clear();
+  if (backend_.SamplesOnDevice()) {
+    PickOnDevice(chunks);
+  } else {
+    PickOnHost(chunks);
+  }
+}
+
+void Engine::PickOnDevice(const std::vector<ScheduledChunk>& chunks) {
+  const Act logits = model_.ForwardLogits(batch_, backend_, nullptr);
+  device_rows_.resize(batch_.logits_rows.size());
   size_t row_idx = 0;
-  std::vector<std::pair<Sequence*, FinishReason>> finished;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.wants_logits) continue;
+    const Sequence& s = *c.seq;
+    const EngineRequest& r = s.request;
+    DeviceSampleRow& row = device_rows_[row_idx++];
+    row.params = s.sampler.DeviceParams(static_cast<uint64_t>(s.num_output),
+                                        r.want_logprobs ? r.num_top_logprobs : 0);
+    s.sampler.DevicePenalties(&row.penalties);
+    s.sampler.DeviceBias(&row.bias);
+  }
+  device_results_.resize(device_rows_.size());
+  if (logits.num_rows > 0) {
+    backend_.SampleLogits(logits, model_.config().final_softcap, device_rows_, device_results_);
+  }
+  row_idx = 0;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.wants_logits) continue;
+    const SampleRowResult& result = device_results_[row_idx++];
+    SampledToken token;
+    token.id = result.id;
+    if (c.seq->request.want_logprobs) {
+      token.logprob = result.logprob;
+      for (int32_t i = 0; i < result.num_top; ++i) {
+        token.top.push_back({result.top[i].id, result.top[i].logprob});
+      }
+    }
+    picked_.push_back(std::move(token));
+  }
+}
+
+void Engine::PickOnHost(const std::vector<ScheduledChunk>& chunks) {
+  model_.Forward(batch_, backend_, logits_.data());
+  const int32_t num_vocab = model_.config().num_vocab;
+  size_t row_idx = 0;
   for (const ScheduledChunk& c : chunks) {
     Sequence& s = *c.seq;
     if (!c.wants_logits) continue;
@@ -199,6 +244,20 @@ void Engine::SampleAndUpdate(const std::vector<ScheduledChunk>& chunks) {
           ComputeLogprobs(keep_raw ? raw_row_.data() : logits, num_vocab, id, r.num_top_logprobs);
     }
     token.id = id;
+    picked_.push_back(std::move(token));
+  }
+}
+
+void Engine::Update(const std::vector<ScheduledChunk>& chunks) {
+  int64_t num_sampled = 0;
+  size_t row_idx = 0;
+  std::vector<std::pair<Sequence*, FinishReason>> finished;
+  for (const ScheduledChunk& c : chunks) {
+    Sequence& s = *c.seq;
+    if (!c.wants_logits) continue;
+    const SampledToken& token = picked_[row_idx++];
+    const EngineRequest& r = s.request;
+    const int32_t id = token.id;
     s.sampler.Accept(id);
     s.tokens.push_back(id);
     ++s.num_output;

@@ -74,7 +74,12 @@ class Engine {
   // One step; false when requests wait but none could be scheduled.
   bool Step();
   void BuildBatch(const std::vector<ScheduledChunk>& chunks);
-  void SampleAndUpdate(const std::vector<ScheduledChunk>& chunks);
+  // Runs the model and picks one token per chunk that wants logits (in chunk order): on the
+  // device when the backend samples there, else from logits copied to the host.
+  void ForwardAndSample(const std::vector<ScheduledChunk>& chunks);
+  void PickOnDevice(const std::vector<ScheduledChunk>& chunks);
+  void PickOnHost(const std::vector<ScheduledChunk>& chunks);
+  void Update(const std::vector<ScheduledChunk>& chunks);
   void PublishStats();
 
   const Model& model_;
@@ -83,8 +88,11 @@ class Engine {
   int64_t max_seq_len_;
   Scheduler scheduler_;  // engine thread only
   Batch batch_;
-  std::vector<float> logits_;   // [max_num_seqs, num_vocab]
-  std::vector<float> raw_row_;  // one unprocessed logits row, for logprobs
+  std::vector<float> logits_;         // [max_num_seqs, num_vocab], host sampling only
+  std::vector<float> raw_row_;        // one unprocessed logits row, for logprobs
+  std::vector<SampledToken> picked_;  // this step's tokens, one per chunk wanting logits
+  std::vector<DeviceSampleRow> device_rows_;
+  std::vector<SampleRowResult> device_results_;
 
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;

@@ -15,7 +15,9 @@ double Now() {
 StatusOr<std::unique_ptr<Generator>> Generator::Create(const Model& model, Backend& backend,
                                                        const KvBudget& options) {
   // max_batch_tokens is the prefill chunk: tokens per forward step.
-  StatusOr<KvPlan> plan = PlanKv(model.config(), options);
+  KvBudget budget = options;
+  budget.slot_bytes = backend.KvSlotBytes(model.config().num_kv_heads, model.config().head_dim);
+  StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
   if (!plan.ok()) return plan.status();
   GS_RETURN_IF_ERROR(backend.AllocateKv(plan->layout));
   return std::unique_ptr<Generator>(

@@ -184,3 +184,40 @@ SampledToken ComputeLogprobs(const float* logits, int32_t num_vocab, int32_t id,
 }
 
 }  // namespace gs
+
+namespace gs {
+
+SampleRowParams Sampler::DeviceParams(uint64_t counter, int32_t num_top_logprobs) const {
+  SampleRowParams d;
+  d.temperature = params_.temperature;
+  d.top_k = params_.top_k;
+  d.top_p = params_.top_p;
+  d.min_p = params_.min_p;
+  d.presence_penalty = params_.presence_penalty;
+  d.frequency_penalty = params_.frequency_penalty;
+  d.repetition_penalty = params_.repetition_penalty;
+  d.num_top_logprobs = num_top_logprobs;
+  d.seed = params_.seed;
+  d.counter = counter;
+  return d;
+}
+
+void Sampler::DevicePenalties(std::vector<PenaltyToken>* out) const {
+  out->clear();
+  // seen_ holds prompt and output tokens when the repetition penalty is on; output_counts_
+  // holds output tokens when presence/frequency are. One entry per id: the union.
+  for (int32_t id : seen_) {
+    const auto it = output_counts_.find(id);
+    out->push_back({id, it == output_counts_.end() ? 0 : it->second, true});
+  }
+  for (const auto& [id, count] : output_counts_) {
+    if (!seen_.contains(id)) out->push_back({id, count, false});
+  }
+}
+
+void Sampler::DeviceBias(std::vector<LogitBiasEntry>* out) const {
+  out->clear();
+  for (const auto& [id, value] : params_.logit_bias) out->push_back({id, value});
+}
+
+}  // namespace gs

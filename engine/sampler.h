@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/ref/sampling_ref.h"
+
 namespace gs {
 
 struct SamplingParams {
@@ -62,6 +64,12 @@ class Sampler {
   void Accept(int32_t id);
 
   const SamplingParams& params() const { return params_; }
+
+  // The same request for a device sampler: its parameters with the Philox counter (the
+  // request's token index, so a draw never depends on the batch), and its penalty state.
+  SampleRowParams DeviceParams(uint64_t counter, int32_t num_top_logprobs) const;
+  void DevicePenalties(std::vector<PenaltyToken>* out) const;
+  void DeviceBias(std::vector<LogitBiasEntry>* out) const;
 
  private:
   struct Candidate {

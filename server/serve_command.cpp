@@ -131,6 +131,10 @@ int RunServe(const std::vector<std::string>& raw_args) {
   PrefaultWeights(*m.file);
   EngineOptions eo;
   eo.kv_cache_bytes = config.kv_cache_bytes;
+  if (config.kv_cache_fraction > 0) {
+    eo.kv_cache_bytes = static_cast<int64_t>(config.kv_cache_fraction *
+                                             static_cast<double>(m.backend->FreeMemoryBytes()));
+  }
   eo.block_size = config.block_size;
   eo.max_num_batched_tokens = config.max_num_batched_tokens;
   eo.max_num_seqs = config.max_num_seqs;

@@ -1,7 +1,5 @@
 #include "server/server_config.h"
 
-#include <unistd.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -26,7 +24,8 @@ const char* const kServeHelp =
     "  --http-threads N           HTTP worker threads (default: max-num-seqs + 16)\n"
     "  --max-http-queue N         connections that may wait for a busy worker (default 0: 503)\n"
     "  --kv-cache-mb N            KV cache memory (default 1024)\n"
-    "  --kv-cache-fraction F      KV cache memory as a fraction of physical memory (instead)\n"
+    "  --kv-cache-fraction F      KV cache memory as a fraction of the device's memory left\n"
+    "                             after the weights (host RAM on the CPU; instead of -mb)\n"
     "  --kv-cache-dtype T         GPU KV cache: bf16 (default) or fp8 (e4m3, scaled per row)\n"
     "  --no-prefix-caching        do not reuse the KV of earlier requests' shared prefixes\n"
     "  --block-size N             KV block size in tokens (default 16)\n"
@@ -189,10 +188,7 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
       static_cast<int32_t>(args.GetInt("max-http-queue", c.max_http_queue, 0, 1 << 16));
   c.kv_cache_bytes = args.GetInt("kv-cache-mb", 1024, 1, 1 << 24) << 20;
   if (args.Has("kv-cache-fraction")) {
-    const double fraction = args.GetDouble("kv-cache-fraction", 0.1, 1e-6, 0.95);
-    const double physical =
-        static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE));
-    c.kv_cache_bytes = static_cast<int64_t>(fraction * physical);
+    c.kv_cache_fraction = args.GetDouble("kv-cache-fraction", 0.1, 1e-6, 0.95);
   }
   c.enable_prefix_caching = !args.Has("no-prefix-caching");
   c.block_size = static_cast<int32_t>(args.GetInt("block-size", c.block_size, 1, 1024));

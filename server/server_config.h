@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "engine/status.h"
-
 #include "server/loaded_model.h"
 
 namespace gs {
@@ -30,6 +29,7 @@ struct ServerConfig {
   std::vector<std::string> served_model_names;  // the first is the name responses carry
   BackendChoice backend;                        // --device, --threads, --kv-cache-dtype
   int64_t kv_cache_bytes = int64_t{1} << 30;
+  double kv_cache_fraction = 0;  // > 0: of the backend's free memory once weights are loaded
   int32_t block_size = 16;
   int64_t max_model_len = 0;  // 0: as the model and the KV budget allow
   int32_t max_num_seqs = 32;

@@ -1,5 +1,7 @@
 #include "engine/cpu/cpu_backend.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -42,6 +44,11 @@ StatusOr<Weight> CpuBackend::LoadWeight(const GgufTensorInfo& t) {
     owned_weights_.push_back(std::move(values));
   }
   return w;
+}
+
+int64_t CpuBackend::FreeMemoryBytes() const {
+  // Available physical memory: what the kernel could hand out without swapping.
+  return static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGE_SIZE);
 }
 
 Status CpuBackend::AllocateKv(const KvLayout& layout) {

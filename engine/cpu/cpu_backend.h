@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   int num_threads() const { return pool_.num_threads(); }
 
   StatusOr<Weight> LoadWeight(const GgufTensorInfo& tensor) override;
+  int64_t FreeMemoryBytes() const override;
   Status AllocateKv(const KvLayout& layout) override;
   Act Alloc(int64_t num_rows, int64_t num_cols) override;
   void ResetArena() override;

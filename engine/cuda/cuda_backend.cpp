@@ -1,0 +1,642 @@
+#include "engine/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/gguf/gguf_file.h"
+#include "kernels/cuda/attention_cuda.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/gemm_cuda.h"
+#include "kernels/cuda/matvec_cuda.h"
+#include "kernels/cuda/ops_cuda.h"
+#include "kernels/cuda/sampling_cuda.h"
+#include "kernels/ref/quant_ref.h"
+
+namespace gs {
+namespace {
+
+constexpr size_t kArenaChunkBytes = size_t{256} << 20;
+constexpr size_t kAlign = 256;  // every device sub-allocation starts on 256 bytes
+
+size_t AlignUp(size_t n) { return (n + kAlign - 1) & ~(kAlign - 1); }
+
+// Device memory handed out by bumping a pointer through fixed chunks; chunks never move, so a
+// pointer stays valid until Reset. Used for the step's activations.
+class DeviceArena {
+ public:
+  ~DeviceArena() {
+    for (void* chunk : chunks_) cudaFree(chunk);
+  }
+  void* Alloc(size_t num_bytes) {
+    num_bytes = AlignUp(std::max<size_t>(num_bytes, 1));
+    while (chunk_idx_ < chunks_.size() && used_ + num_bytes > sizes_[chunk_idx_]) {
+      ++chunk_idx_;
+      used_ = 0;
+    }
+    if (chunk_idx_ == chunks_.size()) {
+      const size_t size = std::max(num_bytes, kArenaChunkBytes);
+      void* chunk = nullptr;
+      GS_CUDA_CHECK(cudaMalloc(&chunk, size));
+      chunks_.push_back(chunk);
+      sizes_.push_back(size);
+      used_ = 0;
+    }
+    void* p = static_cast<uint8_t*>(chunks_[chunk_idx_]) + used_;
+    used_ += num_bytes;
+    return p;
+  }
+  void Reset() {
+    chunk_idx_ = 0;
+    used_ = 0;
+  }
+
+ private:
+  std::vector<void*> chunks_;
+  std::vector<size_t> sizes_;
+  size_t chunk_idx_ = 0, used_ = 0;
+};
+
+// The step's index arrays, packed into one pinned host buffer and sent with one copy; device
+// pointers into the mirror stay valid for the step. Appends past the first copy (rare) get
+// their own copy.
+class BatchStaging {
+ public:
+  ~BatchStaging() {
+    if (host_) cudaFreeHost(host_);
+    if (device_) cudaFree(device_);
+  }
+  // Only between steps (the stream is idle): grows both buffers to hold num_bytes.
+  void Reserve(size_t num_bytes) {
+    if (num_bytes <= capacity_) return;
+    if (host_) GS_CUDA_CHECK(cudaFreeHost(host_));
+    if (device_) GS_CUDA_CHECK(cudaFree(device_));
+    capacity_ = std::max(num_bytes, capacity_ * 2);
+    GS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_), capacity_));
+    GS_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&device_), capacity_));
+  }
+  void Reset() { used_ = sent_ = 0; }
+  // Copies n elements into the host buffer and returns where they will be on the device.
+  template <typename T>
+  const T* Add(const T* data, size_t n) {
+    const size_t offset = used_;
+    const size_t num_bytes = AlignUp(n * sizeof(T));
+    GS_CHECK(offset + num_bytes <= capacity_);
+    if (n > 0) std::memcpy(host_ + offset, data, n * sizeof(T));
+    used_ += num_bytes;
+    return reinterpret_cast<const T*>(device_ + offset);
+  }
+  template <typename T>
+  const T* Add(const std::vector<T>& v) {
+    return Add(v.data(), v.size());
+  }
+  // Sends everything added since the last Send.
+  void Send(cudaStream_t stream) {
+    if (used_ == sent_) return;
+    GS_CUDA_CHECK(cudaMemcpyAsync(device_ + sent_, host_ + sent_, used_ - sent_,
+                                  cudaMemcpyHostToDevice, stream));
+    sent_ = used_;
+  }
+  size_t free_bytes() const { return capacity_ - used_; }
+
+ private:
+  uint8_t* host_ = nullptr;
+  uint8_t* device_ = nullptr;
+  size_t capacity_ = 0, used_ = 0, sent_ = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {}
+  ~CudaBackend() override {
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (void* p : allocations_) cudaFree(p);
+    if (logits_host_) cudaFreeHost(logits_host_);
+    if (results_host_) cudaFreeHost(results_host_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  Status Init() {
+    GS_CUDA_CHECK(cudaSetDevice(options_.device_idx));
+    cudaDeviceProp prop{};
+    GS_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device_idx));
+    num_sms_ = prop.multiProcessorCount;
+    description_ = std::string("cuda, ") + prop.name + " (" +
+                   std::to_string(prop.totalGlobalMem >> 30) + " GiB, sm_" +
+                   std::to_string(prop.major) + std::to_string(prop.minor) + ")";
+    if (prop.major < 8) {
+      return Status::Error(std::string(prop.name) +
+                           " is older than compute capability 8.0 (bf16 tensor cores)");
+    }
+    GS_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    gemm_ = std::make_unique<cuda::GemmBf16>();
+    return Status::Ok();
+  }
+
+  const char* name() const override { return "cuda"; }
+  std::string Describe() const override { return description_; }
+
+  StatusOr<Weight> LoadWeight(const GgufTensorInfo& t) override {
+    if (t.ne[2] != 1 || t.ne[3] != 1)
+      return Status::Error("tensor " + t.name + " is not 1-D or 2-D");
+    Weight w;
+    w.type = t.type;
+    w.num_cols = t.ne[0];
+    w.num_rows = t.ne[1];
+    w.row_bytes = RowBytes(t.type, t.ne[0]);
+    if (t.num_dims == 1) {
+      // Norm weights are read element-wise: f32 on the device.
+      std::vector<float> values(t.ne[0]);
+      if (!GetTypeTraits(t.type).computable) {
+        return Status::Error("tensor " + t.name + " has an unsupported type");
+      }
+      ref::DequantizeRow(t.type, t.data, values.data(), t.ne[0]);
+      w.data = Upload(values.data(), values.size() * sizeof(float));
+      w.type = GgmlType::kF32;
+      w.row_bytes = sizeof(float) * t.ne[0];
+      return w;
+    }
+    if (!cuda::MatVecSupports(t.type)) {
+      return Status::Error("tensor " + t.name + " has type " + GetTypeTraits(t.type).name +
+                           ", which the CUDA backend cannot compute with");
+    }
+    w.data = Upload(t.data, t.num_bytes);
+    if (options_.bf16_weights && t.type != GgmlType::kBF16) {
+      auto* expanded = static_cast<uint16_t*>(Allocate(sizeof(uint16_t) * w.num_rows * w.num_cols));
+      cuda::DequantizeToBf16({w.data, w.type, w.row_bytes, w.num_rows, w.num_cols, expanded},
+                             stream_);
+      bf16_copies_[w.data] = expanded;
+    }
+    return w;
+  }
+
+  int64_t FreeMemoryBytes() const override {
+    size_t free_bytes = 0, total_bytes = 0;
+    GS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return static_cast<int64_t>(free_bytes);
+  }
+
+  int64_t KvSlotBytes(int32_t num_kv_heads, int32_t head_dim) const override {
+    // bf16 values, or e4m3 values plus one f32 scale per head row.
+    const int64_t per_row = options_.kv_type == KvCacheType::kFp8 ? head_dim + 4 : 2 * head_dim;
+    return 2 * num_kv_heads * per_row;
+  }
+
+  Status AllocateKv(const KvLayout& layout) override {
+    if (!cuda::AttentionSupportsHeadDim(layout.head_dim)) {
+      return Status::Error("the CUDA backend's attention supports head dims 256 and 512, not " +
+                           std::to_string(layout.head_dim));
+    }
+    layout_ = layout;
+    const bool fp8 = options_.kv_type == KvCacheType::kFp8;
+    const size_t kv_width = static_cast<size_t>(layout.num_kv_heads) * layout.head_dim;
+    const size_t elem_bytes = fp8 ? 1 : 2;
+    size_t total = 0;
+    for (int32_t group : layout.layer_group) {
+      const size_t num_slots = static_cast<size_t>(layout.num_blocks[group]) * layout.block_size;
+      total += 2 * AlignUp(num_slots * kv_width * elem_bytes);
+      if (fp8) total += 2 * AlignUp(num_slots * layout.num_kv_heads * sizeof(float));
+    }
+    // One allocation for the whole pool, carved per layer.
+    uint8_t* base = static_cast<uint8_t*>(Allocate(total));
+    layers_.assign(layout.layer_group.size(), {});
+    for (size_t l = 0; l < layout.layer_group.size(); ++l) {
+      const size_t num_slots =
+          static_cast<size_t>(layout.num_blocks[layout.layer_group[l]]) * layout.block_size;
+      auto carve = [&](size_t num_bytes) {
+        void* p = base;
+        base += AlignUp(num_bytes);
+        return p;
+      };
+      layers_[l].k = carve(num_slots * kv_width * elem_bytes);
+      layers_[l].v = carve(num_slots * kv_width * elem_bytes);
+      if (fp8) {
+        layers_[l].k_scale = static_cast<float*>(carve(num_slots * layout.num_kv_heads * 4));
+        layers_[l].v_scale = static_cast<float*>(carve(num_slots * layout.num_kv_heads * 4));
+      }
+    }
+    return Status::Ok();
+  }
+
+  Act Alloc(int64_t num_rows, int64_t num_cols) override {
+    return Act{static_cast<float*>(arena_.Alloc(sizeof(float) * num_rows * num_cols)), num_rows,
+               num_cols};
+  }
+
+  // A new step: the previous one's work is finished (its staging and arena may be reused).
+  void ResetArena() override {
+    GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    arena_.Reset();
+    staged_ = nullptr;
+  }
+
+  void Embed(const Batch& batch, const Weight& table, float scale, Act out) override {
+    const Staged& s = Stage(batch);
+    cuda::DequantizeRows({table.data, table.type, table.row_bytes, table.num_rows, s.token_ids,
+                          out.num_rows, out.num_cols, scale, out.data},
+                         stream_);
+    if (!batch.embed_rows.empty()) {
+      cuda::ScatterRows({s.embed_values, s.embed_rows, out.data,
+                         static_cast<int64_t>(batch.embed_rows.size()), out.num_cols},
+                        stream_);
+    }
+  }
+
+  void RmsNorm(Act x, const Weight& w, float eps, Act out) override {
+    cuda::RmsNorm(
+        {x.data, static_cast<const float*>(w.data), out.data, x.num_rows, x.num_cols, eps},
+        stream_);
+  }
+
+  void NormAdd(Act x, const Weight& w, float eps, Act residual) override {
+    cuda::NormAdd(
+        {x.data, static_cast<const float*>(w.data), residual.data, x.num_rows, x.num_cols, eps},
+        stream_);
+  }
+
+  void MatMuls(Act x, std::initializer_list<MatMulTarget> targets) override {
+    GS_CHECK(targets.size() >= 1 && targets.size() <= cuda::kMatVecMaxTargets);
+    if (x.num_rows <= cuda::kMatVecMaxRows) {
+      // Decode-sized: read each weight once straight from its GGUF blocks.
+      cuda::MatVecParams p{};
+      p.x = x.data;
+      p.num_rows = x.num_rows;
+      p.num_cols = x.num_cols;
+      for (const MatMulTarget& t : targets) {
+        GS_CHECK(t.w->num_cols == x.num_cols && t.out.num_rows == x.num_rows);
+        p.targets[p.num_targets++] = {t.w->data,      t.out.data,     t.w->num_rows,
+                                      t.out.num_cols, t.w->row_bytes, t.w->type};
+      }
+      cuda::MatVec(p, stream_);
+      return;
+    }
+    // Prefill-sized: bf16 tensor-core GEMM on weights expanded once per call.
+    auto* x_bf16 = static_cast<uint16_t*>(arena_.Alloc(sizeof(uint16_t) * x.num_rows * x.num_cols));
+    cuda::F32ToBf16({x.data, x_bf16, x.num_rows * x.num_cols}, stream_);
+    for (const MatMulTarget& t : targets) {
+      GS_CHECK(t.w->num_cols == x.num_cols && t.out.num_rows == x.num_rows);
+      const auto* w_bf16 = static_cast<const uint16_t*>(t.w->data);
+      if (auto it = bf16_copies_.find(t.w->data); it != bf16_copies_.end()) {
+        w_bf16 = it->second;
+      } else if (t.w->type != GgmlType::kBF16) {
+        auto* expanded =
+            static_cast<uint16_t*>(arena_.Alloc(sizeof(uint16_t) * t.w->num_rows * t.w->num_cols));
+        cuda::DequantizeToBf16(
+            {t.w->data, t.w->type, t.w->row_bytes, t.w->num_rows, t.w->num_cols, expanded},
+            stream_);
+        w_bf16 = expanded;
+      }
+      gemm_->Run(x_bf16, w_bf16, t.out.data, x.num_rows, t.w->num_rows, x.num_cols, t.out.num_cols,
+                 stream_);
+    }
+  }
+
+  void QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm, float eps,
+                  float rope_base, float rope_freq_scale) override {
+    const Staged& s = Stage(batch);
+    const int32_t head_dim = static_cast<int32_t>(x.num_cols / num_heads);
+    cuda::QkNormRope(
+        {x.data, norm ? static_cast<const float*>(norm->data) : nullptr, s.positions, nullptr,
+         x.num_rows, num_heads, head_dim, head_dim, eps, rope_base, rope_freq_scale},
+        stream_);
+  }
+
+  void StoreKv(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act k, Act v) override {
+    const Staged& s = Stage(batch);
+    const LayerKv& kv = layers_[layer_idx];
+    cuda::KvStore(
+        {k.data, v.data, kv.k, kv.v, kv.k_scale, kv.v_scale, s.groups[kv_group].slot_mapping,
+         k.num_rows, layout_.num_kv_heads, layout_.head_dim, KvType()},
+        stream_);
+  }
+
+  void Attention(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act q,
+                 const AttentionSpec& spec, Act out) override {
+    const Staged& s = Stage(batch);
+    const StagedGroup& g = s.groups[kv_group];
+    GS_CHECK(spec.window == layout_.group_window[kv_group]);
+    const LayerKv& kv = layers_[layer_idx];
+    cuda::PagedAttentionParams p{};
+    p.q = q.data;
+    p.out = out.data;
+    p.k_cache = kv.k;
+    p.v_cache = kv.v;
+    p.k_scale = kv.k_scale;
+    p.v_scale = kv.v_scale;
+    p.positions = s.positions;
+    p.block_indptr = g.block_indptr;
+    p.block_ids = g.block_ids;
+    p.num_heads = spec.num_heads;
+    p.num_kv_heads = spec.num_kv_heads;
+    p.head_dim = spec.head_dim;
+    p.block_size = layout_.block_size;
+    p.window = spec.window;
+    p.scale = spec.scale;
+    p.softcap = spec.softcap;
+    p.kv_type = KvType();
+    p.tiles = g.tiles;
+    p.splits = g.splits;
+    p.decode_rows = g.decode_rows;
+    p.num_tiles = g.num_tiles;
+    p.num_splits = g.num_splits;
+    p.num_decode_rows = g.num_decode_rows;
+    if (g.num_splits > 0) {
+      // One workspace per step and group, shared by its layers (they run in stream order).
+      StagedGroup& mutable_group = staged_groups_[kv_group];
+      const size_t num_partials = static_cast<size_t>(g.num_splits) * spec.num_heads;
+      if (mutable_group.partial_out == nullptr) {
+        mutable_group.partial_out =
+            static_cast<float*>(arena_.Alloc(sizeof(float) * num_partials * spec.head_dim));
+        mutable_group.partial_lse = static_cast<float*>(arena_.Alloc(sizeof(float) * num_partials));
+      }
+      p.partial_out = mutable_group.partial_out;
+      p.partial_lse = mutable_group.partial_lse;
+    }
+    cuda::PagedAttention(p, stream_);
+  }
+
+  void GeGlu(Act gate, Act up) override {
+    cuda::GeGlu(gate.data, up.data, gate.num_rows * gate.num_cols, stream_);
+  }
+
+  void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
+    const int32_t* rows_dev;
+    if (staged_ != nullptr && rows.data() == staged_batch_->logits_rows.data() &&
+        rows.size() == staged_batch_->logits_rows.size()) {
+      rows_dev = step_.logits_rows;
+    } else {
+      rows_dev = staging_.Add(rows.data(), rows.size());
+      staging_.Send(stream_);
+    }
+    cuda::GatherRows({x.data, rows_dev, out.data, static_cast<int64_t>(rows.size()), x.num_cols},
+                     stream_);
+  }
+
+  void ReadLogits(Act x, float softcap, float* host_out) override {
+    const int64_t n = x.num_rows * x.num_cols;
+    if (softcap > 0) cuda::Softcap(x.data, n, softcap, stream_);
+    if (logits_host_capacity_ < static_cast<size_t>(n)) {
+      if (logits_host_) GS_CUDA_CHECK(cudaFreeHost(logits_host_));
+      logits_host_capacity_ = static_cast<size_t>(n);
+      GS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&logits_host_),
+                                   sizeof(float) * logits_host_capacity_));
+    }
+    GS_CUDA_CHECK(
+        cudaMemcpyAsync(logits_host_, x.data, sizeof(float) * n, cudaMemcpyDeviceToHost, stream_));
+    GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    std::memcpy(host_out, logits_host_, sizeof(float) * n);
+  }
+
+  Act LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) override {
+    return Alloc(num_rows, num_cols);
+  }
+
+  bool SamplesOnDevice() const override { return true; }
+
+  // The rows' parameters and penalty/bias lists go up in one copy, the picks (id, logprob, top
+  // logprobs: a few hundred bytes a row) come back in one: the [rows, vocab] logits stay here.
+  void SampleLogits(Act logits, float softcap, std::span<const DeviceSampleRow> rows,
+                    std::span<SampleRowResult> out) override {
+    const int32_t num_rows = static_cast<int32_t>(rows.size());
+    GS_CHECK(logits.num_rows == num_rows && out.size() == rows.size());
+    if (softcap > 0)
+      cuda::Softcap(logits.data, logits.num_rows * logits.num_cols, softcap, stream_);
+    std::vector<SampleRowParams> params(num_rows);
+    std::vector<int32_t> penalty_indptr{0}, penalty_ids, penalty_counts, bias_indptr{0}, bias_ids;
+    std::vector<uint8_t> penalty_in_prompt;
+    std::vector<float> bias_values;
+    for (int32_t r = 0; r < num_rows; ++r) {
+      params[r] = rows[r].params;
+      for (const PenaltyToken& t : rows[r].penalties) {
+        penalty_ids.push_back(t.id);
+        penalty_counts.push_back(t.output_count);
+        penalty_in_prompt.push_back(t.in_prompt ? 1 : 0);
+      }
+      penalty_indptr.push_back(static_cast<int32_t>(penalty_ids.size()));
+      for (const LogitBiasEntry& b : rows[r].bias) {
+        bias_ids.push_back(b.id);
+        bias_values.push_back(b.value);
+      }
+      bias_indptr.push_back(static_cast<int32_t>(bias_ids.size()));
+    }
+    // The previous call's copies finished before it returned, so the buffer may be regrown.
+    auto bytes = [](const auto& v) { return AlignUp(v.size() * sizeof(v[0])); };
+    sample_staging_.Reserve(bytes(params) + bytes(penalty_indptr) + bytes(penalty_ids) +
+                            bytes(penalty_counts) + bytes(penalty_in_prompt) + bytes(bias_indptr) +
+                            bytes(bias_ids) + bytes(bias_values));
+    sample_staging_.Reset();
+    SampleParams p{};
+    p.logits = logits.data;
+    p.scratch =
+        static_cast<float*>(arena_.Alloc(sizeof(float) * logits.num_rows * logits.num_cols));
+    p.row_params = sample_staging_.Add(params);
+    if (!penalty_ids.empty()) {
+      p.penalty_indptr = sample_staging_.Add(penalty_indptr);
+      p.penalty_ids = sample_staging_.Add(penalty_ids);
+      p.penalty_counts = sample_staging_.Add(penalty_counts);
+      p.penalty_in_prompt = sample_staging_.Add(penalty_in_prompt);
+    }
+    if (!bias_ids.empty()) {
+      p.bias_indptr = sample_staging_.Add(bias_indptr);
+      p.bias_ids = sample_staging_.Add(bias_ids);
+      p.bias_values = sample_staging_.Add(bias_values);
+    }
+    sample_staging_.Send(stream_);
+    // Outputs, contiguous so that one copy brings them back.
+    const size_t ids_bytes = sizeof(int32_t) * num_rows, logprob_bytes = sizeof(float) * num_rows;
+    const size_t top_ids_bytes = sizeof(int32_t) * num_rows * kMaxTopLogprobs;
+    const size_t top_bytes = sizeof(float) * num_rows * kMaxTopLogprobs;
+    const size_t out_bytes = ids_bytes + logprob_bytes + top_ids_bytes + top_bytes;
+    auto* out_dev = static_cast<uint8_t*>(arena_.Alloc(out_bytes));
+    p.out_ids = reinterpret_cast<int32_t*>(out_dev);
+    p.out_logprobs = reinterpret_cast<float*>(out_dev + ids_bytes);
+    p.out_top_ids = reinterpret_cast<int32_t*>(out_dev + ids_bytes + logprob_bytes);
+    p.out_top_logprobs =
+        reinterpret_cast<float*>(out_dev + ids_bytes + logprob_bytes + top_ids_bytes);
+    p.num_rows = num_rows;
+    p.num_vocab = static_cast<int32_t>(logits.num_cols);
+    SampleRows(p, stream_);
+    EnsureHostResults(out_bytes);
+    GS_CUDA_CHECK(
+        cudaMemcpyAsync(results_host_, out_dev, out_bytes, cudaMemcpyDeviceToHost, stream_));
+    GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    const auto* ids = reinterpret_cast<const int32_t*>(results_host_);
+    const auto* logprobs = reinterpret_cast<const float*>(results_host_ + ids_bytes);
+    const auto* top_ids =
+        reinterpret_cast<const int32_t*>(results_host_ + ids_bytes + logprob_bytes);
+    const auto* top_logprobs =
+        reinterpret_cast<const float*>(results_host_ + ids_bytes + logprob_bytes + top_ids_bytes);
+    for (int32_t r = 0; r < num_rows; ++r) {
+      SampleRowResult& result = out[r];
+      result = SampleRowResult{};
+      result.id = ids[r];
+      result.logprob = logprobs[r];
+      const int32_t num_top = std::min(rows[r].params.num_top_logprobs, kMaxTopLogprobs);
+      for (int32_t i = 0; i < num_top; ++i) {
+        const int32_t id = top_ids[r * kMaxTopLogprobs + i];
+        if (id < 0) break;
+        result.top[result.num_top++] = {id, top_logprobs[r * kMaxTopLogprobs + i]};
+      }
+    }
+  }
+
+ private:
+  struct LayerKv {
+    void* k = nullptr;
+    void* v = nullptr;
+    float* k_scale = nullptr;  // fp8 only
+    float* v_scale = nullptr;
+  };
+  struct StagedGroup {
+    const int32_t* block_indptr = nullptr;
+    const int32_t* block_ids = nullptr;
+    const int64_t* slot_mapping = nullptr;
+    const cuda::PrefillTile* tiles = nullptr;
+    const cuda::DecodeSplit* splits = nullptr;
+    const cuda::DecodeRow* decode_rows = nullptr;
+    int32_t num_tiles = 0, num_splits = 0, num_decode_rows = 0;
+    float* partial_out = nullptr;  // decode workspace, allocated at the group's first layer
+    float* partial_lse = nullptr;
+  };
+  struct Staged {
+    const int32_t* token_ids = nullptr;
+    const int32_t* positions = nullptr;
+    const int32_t* logits_rows = nullptr;
+    const int32_t* embed_rows = nullptr;
+    const float* embed_values = nullptr;
+    const StagedGroup* groups = nullptr;
+  };
+
+  cuda::KvType KvType() const {
+    return options_.kv_type == KvCacheType::kFp8 ? cuda::KvType::kFp8 : cuda::KvType::kBf16;
+  }
+
+  // The batch's arrays and every group's attention plan, on the device: built at the first op
+  // of a step that needs them and reused by every layer.
+  const Staged& Stage(const Batch& batch) {
+    if (staged_ != nullptr) {
+      GS_CHECK(staged_batch_ == &batch);
+      return *staged_;
+    }
+    const size_t num_groups = batch.kv_groups.size();
+    std::vector<cuda::AttentionPlan> plans(num_groups);
+    size_t num_bytes = 0;
+    auto bytes = [](const auto& v) { return AlignUp(v.size() * sizeof(v[0])); };
+    num_bytes += bytes(batch.token_ids) + bytes(batch.positions) + bytes(batch.logits_rows) +
+                 bytes(batch.embed_rows) + bytes(batch.embed_values);
+    for (size_t g = 0; g < num_groups; ++g) {
+      plans[g] =
+          cuda::PlanAttention({batch.query_start.data(), batch.positions.data(), batch.num_seqs(),
+                               layout_.group_window[g], layout_.num_kv_heads, num_sms_});
+      const KvGroupBatch& kg = batch.kv_groups[g];
+      num_bytes += bytes(kg.block_indptr) + bytes(kg.block_ids) + bytes(kg.slot_mapping) +
+                   bytes(plans[g].tiles) + bytes(plans[g].splits) + bytes(plans[g].decode_rows);
+    }
+    // Headroom for a few arrays staged later in the step (GatherRows with other rows).
+    staging_.Reserve(num_bytes + (size_t{1} << 20));
+    staging_.Reset();
+    step_.token_ids = staging_.Add(batch.token_ids);
+    step_.positions = staging_.Add(batch.positions);
+    step_.logits_rows = staging_.Add(batch.logits_rows);
+    step_.embed_rows = staging_.Add(batch.embed_rows);
+    step_.embed_values = staging_.Add(batch.embed_values);
+    staged_groups_.assign(num_groups, {});
+    for (size_t g = 0; g < num_groups; ++g) {
+      const KvGroupBatch& kg = batch.kv_groups[g];
+      StagedGroup& sg = staged_groups_[g];
+      sg.block_indptr = staging_.Add(kg.block_indptr);
+      sg.block_ids = staging_.Add(kg.block_ids);
+      sg.slot_mapping = staging_.Add(kg.slot_mapping);
+      sg.tiles = staging_.Add(plans[g].tiles);
+      sg.splits = staging_.Add(plans[g].splits);
+      sg.decode_rows = staging_.Add(plans[g].decode_rows);
+      sg.num_tiles = static_cast<int32_t>(plans[g].tiles.size());
+      sg.num_splits = static_cast<int32_t>(plans[g].splits.size());
+      sg.num_decode_rows = static_cast<int32_t>(plans[g].decode_rows.size());
+    }
+    staging_.Send(stream_);
+    step_.groups = staged_groups_.data();
+    staged_batch_ = &batch;
+    staged_ = &step_;
+    return step_;
+  }
+
+  void* Allocate(size_t num_bytes) {
+    void* p = nullptr;
+    GS_CUDA_CHECK(cudaMalloc(&p, num_bytes));
+    allocations_.push_back(p);
+    return p;
+  }
+
+  // Weights: padded by 16 bytes, as the product kernels may read up to the next 16-byte
+  // boundary past a matrix's last byte.
+  void* Upload(const void* data, size_t num_bytes) {
+    void* p = Allocate(num_bytes + 16);
+    GS_CUDA_CHECK(cudaMemcpy(p, data, num_bytes, cudaMemcpyHostToDevice));
+    GS_CUDA_CHECK(cudaMemset(static_cast<uint8_t*>(p) + num_bytes, 0, 16));
+    return p;
+  }
+
+  CudaBackendOptions options_;
+  std::string description_;
+  int32_t num_sms_ = 1;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::GemmBf16> gemm_;
+  std::vector<void*> allocations_;  // weights and the KV pool, freed at destruction
+  std::unordered_map<const void*, const uint16_t*> bf16_copies_;  // GGUF blocks -> bf16 copy
+  KvLayout layout_;
+  std::vector<LayerKv> layers_;
+  DeviceArena arena_;
+  BatchStaging staging_;
+  Staged step_;
+  std::vector<StagedGroup> staged_groups_;
+  const Staged* staged_ = nullptr;  // null until the step's first op
+  const Batch* staged_batch_ = nullptr;
+  float* logits_host_ = nullptr;  // pinned
+  size_t logits_host_capacity_ = 0;
+  BatchStaging sample_staging_;      // sampling inputs
+  uint8_t* results_host_ = nullptr;  // pinned: sampling outputs
+  size_t results_host_capacity_ = 0;
+
+  void EnsureHostResults(size_t num_bytes) {
+    if (num_bytes <= results_host_capacity_) return;
+    if (results_host_) GS_CUDA_CHECK(cudaFreeHost(results_host_));
+    results_host_capacity_ = std::max(num_bytes, 2 * results_host_capacity_);
+    GS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&results_host_), results_host_capacity_));
+  }
+};
+
+}  // namespace
+
+StatusOr<std::string> DescribeCudaDevice(int device_idx) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return Status::Error(cudaGetErrorString(err));
+  }
+  if (device_idx < 0 || device_idx >= count) {
+    return Status::Error("no CUDA device " + std::to_string(device_idx) + " (" +
+                         std::to_string(count) + " found)");
+  }
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, device_idx) != cudaSuccess) {
+    return Status::Error("cannot read CUDA device " + std::to_string(device_idx));
+  }
+  return std::string(prop.name) + ", " + std::to_string(prop.totalGlobalMem >> 30) + " GiB";
+}
+
+StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& options) {
+  StatusOr<std::string> device = DescribeCudaDevice(options.device_idx);
+  if (!device.ok()) return device.status();
+  auto backend = std::make_unique<CudaBackend>(options);
+  Status status = backend->Init();
+  if (!status.ok()) return status;
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+}  // namespace gs

@@ -20,6 +20,9 @@ enum class KvCacheType { kBf16, kFp8 };
 struct CudaBackendOptions {
   int device_idx = 0;
   KvCacheType kv_type = KvCacheType::kBf16;
+  // Keep a bf16 copy of every quantized matrix beside its GGUF blocks, for products of more than
+  // eight rows (prefill, large decode batches); without it they are expanded per product.
+  bool bf16_weights = true;
 };
 
 // "NVIDIA H200, 139 GiB" for the first usable device, or an error saying why there is none

@@ -8,8 +8,9 @@ StatusOr<KvPlan> PlanKv(const ModelConfig& c, const KvBudget& b) {
   if (b.block_size <= 0 || b.max_batch_tokens <= 0 || b.max_seqs <= 0) {
     return Status::Error("block size, batch tokens and sequences must be positive");
   }
-  // Bytes of one token slot in one layer: K and V, f16.
-  const int64_t slot_bytes = int64_t{2} * 2 * c.num_kv_heads * c.head_dim;
+  // Bytes of one token slot in one layer: K and V as the backend stores them (f16 by default).
+  const int64_t slot_bytes =
+      b.slot_bytes > 0 ? b.slot_bytes : int64_t{2} * 2 * c.num_kv_heads * c.head_dim;
   KvPlan plan;
   plan.pool.block_size = b.block_size;
   plan.layout.block_size = b.block_size;
@@ -53,6 +54,7 @@ StatusOr<KvPlan> PlanKv(const ModelConfig& c, const KvBudget& b) {
     return Status::Error("the KV cache budget is too small for this model's sliding window");
   }
   plan.layout.num_blocks = plan.pool.num_blocks;
+  plan.layout.group_window = plan.pool.windows;
   return plan;
 }
 

@@ -17,6 +17,7 @@ struct KvBudget {
   int32_t block_size = 16;
   int32_t max_batch_tokens = 512;  // tokens one sequence can add in a step
   int32_t max_seqs = 1;            // sequences the sliding groups are sized for
+  int64_t slot_bytes = 0;          // K and V of one token in one layer; 0: f16 values
 };
 
 struct KvPlan {

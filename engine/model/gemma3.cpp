@@ -2,16 +2,16 @@
 
 #include <string>
 
-#include "engine/gguf/gguf_file.h"
+#include "engine/gguf/gguf_file.h"  // GgufTensorInfo
 
 namespace gs {
 namespace {
 
 // Loads a tensor and checks it has exactly the shape the config implies (never trust a kernel
 // to cope with a shape the metadata did not promise).
-Status LoadChecked(const GgufFile& file, Backend& backend, const std::string& name,
+Status LoadChecked(const TensorLookup& tensors, Backend& backend, const std::string& name,
                    int64_t num_cols, int64_t num_rows, Weight* out) {
-  const GgufTensorInfo* t = file.FindTensor(name);
+  const GgufTensorInfo* t = tensors(name);
   if (t == nullptr) return Status::Error("missing tensor " + name);
   const int64_t want_dims = num_rows == 1 ? 1 : 2;
   if (t->ne[0] != num_cols || t->ne[1] != num_rows || t->ne[2] != 1 || t->ne[3] != 1 ||
@@ -28,19 +28,19 @@ Status LoadChecked(const GgufFile& file, Backend& backend, const std::string& na
 
 }  // namespace
 
-StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const GgufFile& file, ModelConfig config,
+StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const TensorLookup& tensors, ModelConfig config,
                                                    Backend& backend) {
   std::unique_ptr<Gemma3Model> m(new Gemma3Model(std::move(config)));
   const ModelConfig& c = m->config_;
   const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
   const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
   GS_RETURN_IF_ERROR(
-      LoadChecked(file, backend, "token_embd.weight", c.hidden, c.num_vocab, &m->token_embd_));
+      LoadChecked(tensors, backend, "token_embd.weight", c.hidden, c.num_vocab, &m->token_embd_));
   GS_RETURN_IF_ERROR(
-      LoadChecked(file, backend, "output_norm.weight", c.hidden, 1, &m->output_norm_));
-  if (file.FindTensor("output.weight") != nullptr) {
+      LoadChecked(tensors, backend, "output_norm.weight", c.hidden, 1, &m->output_norm_));
+  if (tensors("output.weight") != nullptr) {
     GS_RETURN_IF_ERROR(
-        LoadChecked(file, backend, "output.weight", c.hidden, c.num_vocab, &m->output_));
+        LoadChecked(tensors, backend, "output.weight", c.hidden, c.num_vocab, &m->output_));
   } else {
     m->output_ = m->token_embd_;
   }
@@ -68,7 +68,7 @@ StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const GgufFile& file, ModelCo
         {"post_ffw_norm.weight", c.hidden, 1, &l.post_ffw_norm},
     };
     for (const Spec& s : specs) {
-      GS_RETURN_IF_ERROR(LoadChecked(file, backend, p + s.name, s.num_cols, s.num_rows, s.out));
+      GS_RETURN_IF_ERROR(LoadChecked(tensors, backend, p + s.name, s.num_cols, s.num_rows, s.out));
     }
   }
   return std::unique_ptr<Model>(std::move(m));
@@ -76,7 +76,7 @@ StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const GgufFile& file, ModelCo
 
 // gemma-arch.md §3.4, straight-line over the backend's ops. Gemma 3 norms carry their +1 in the
 // GGUF weights, so every norm multiplies by the stored weight as is.
-void Gemma3Model::Forward(const Batch& batch, Backend& b, float* logits) const {
+Act Gemma3Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logits) const {
   const ModelConfig& c = config_;
   const int64_t num_tokens = batch.num_tokens();
   const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
@@ -116,13 +116,13 @@ void Gemma3Model::Forward(const Batch& batch, Backend& b, float* logits) const {
   }
   // Only the rows that need logits go through the final norm and the vocabulary projection.
   const int64_t num_out = static_cast<int64_t>(batch.logits_rows.size());
-  if (num_out == 0) return;
+  if (num_out == 0) return Act{};
   Act last = b.Alloc(num_out, c.hidden);
   b.GatherRows(h, batch.logits_rows, last);
   b.RmsNorm(last, output_norm_, c.rms_eps, last);
-  Act out = b.LogitsBuffer(logits, num_out, c.num_vocab);
+  Act out = b.LogitsBuffer(host_logits, num_out, c.num_vocab);
   b.MatMul(last, output_, out);
-  b.ReadLogits(out, c.final_softcap, logits);
+  return out;
 }
 
 }  // namespace gs

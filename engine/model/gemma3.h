@@ -10,11 +10,13 @@ namespace gs {
 
 class Gemma3Model final : public Model {
  public:
-  static StatusOr<std::unique_ptr<Model>> Load(const GgufFile& file, ModelConfig config,
+  // Every weight by its GGUF name, checked against the shape config implies; output.weight is
+  // optional (tied to token_embd.weight when absent).
+  static StatusOr<std::unique_ptr<Model>> Load(const TensorLookup& tensors, ModelConfig config,
                                                Backend& backend);
 
   const ModelConfig& config() const override { return config_; }
-  void Forward(const Batch& batch, Backend& backend, float* logits) const override;
+  Act ForwardLogits(const Batch& batch, Backend& backend, float* host_logits) const override;
 
  private:
   struct LayerWeights {

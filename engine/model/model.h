@@ -2,7 +2,9 @@
 // architecture family; LoadModel picks it from general.architecture.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <string>
 
 #include "engine/backend.h"
 #include "engine/batch.h"
@@ -12,18 +14,34 @@
 namespace gs {
 
 class GgufFile;
+struct GgufTensorInfo;
+
+// Where a model's loader finds its weights by GGUF tensor name: a GGUF file, or tensors made up
+// in memory (SyntheticModel). Returns null for a tensor that does not exist; what it returns must
+// stay valid while the backend may read it (the CPU backend keeps pointing at the data).
+using TensorLookup = std::function<const GgufTensorInfo*(const std::string& name)>;
 
 class Model {
  public:
   virtual ~Model() = default;
   virtual const ModelConfig& config() const = 0;
-  // Runs the batch (writing its K/V into the cache) and fills logits with
-  // [batch.logits_rows.size(), num_vocab] row-major values; with no logits rows it skips the
-  // final norm and vocabulary projection and logits may be null.
-  virtual void Forward(const Batch& batch, Backend& backend, float* logits) const = 0;
+  // Runs the batch (writing its K/V into the cache) and returns the logits of
+  // batch.logits_rows, [rows, num_vocab] in backend memory, before the final softcap; with no
+  // logits rows it skips the final norm and vocabulary projection and returns an empty Act.
+  // host_logits (may be null) is where the caller will read them: LogitsBuffer's hint.
+  virtual Act ForwardLogits(const Batch& batch, Backend& backend, float* host_logits) const = 0;
+  // ForwardLogits, then the softcapped logits copied to logits ([rows, num_vocab] row-major).
+  void Forward(const Batch& batch, Backend& backend, float* logits) const {
+    const Act out = ForwardLogits(batch, backend, logits);
+    if (out.num_rows > 0) backend.ReadLogits(out, config().final_softcap, logits);
+  }
 };
 
 // Reads the config and makes every weight usable by backend.
 StatusOr<std::unique_ptr<Model>> LoadModel(const GgufFile& file, Backend& backend);
+// The same with a config built elsewhere and tensors from any source (config.architecture picks
+// the forward pass).
+StatusOr<std::unique_ptr<Model>> LoadModel(ModelConfig config, const TensorLookup& tensors,
+                                           Backend& backend);
 
 }  // namespace gs

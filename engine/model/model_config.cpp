@@ -111,26 +111,32 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
     }
   }
 
-  c.layers.resize(c.num_layers);
-  for (int32_t i = 0; i < c.num_layers; ++i) {
-    LayerConfig& l = c.layers[i];
-    l.kind = sliding[i] ? AttentionKind::kSliding : AttentionKind::kGlobal;
-    l.window = sliding[i] ? c.sliding_window : 0;
-    l.rope_base = sliding[i] ? base_swa : base_global;
-    l.rope_freq_scale = sliding[i] ? 1.0f : scale_global;
-    // Group 0 holds global layers, group 1 sliding ones (when both exist).
+  c.AssignLayers(sliding, base_swa, base_global, scale_global);
+  return c;
+}
+
+void ModelConfig::AssignLayers(const std::vector<bool>& sliding, float rope_base_swa,
+                               float rope_base_global, float rope_freq_scale_global) {
+  layers.assign(num_layers, LayerConfig{});
+  kv_groups.clear();
+  for (int32_t i = 0; i < num_layers; ++i) {
+    const bool slides = sliding_window > 0 && sliding[i];
+    LayerConfig& l = layers[i];
+    l.kind = slides ? AttentionKind::kSliding : AttentionKind::kGlobal;
+    l.window = slides ? sliding_window : 0;
+    l.rope_base = slides ? rope_base_swa : rope_base_global;
+    l.rope_freq_scale = slides ? 1.0f : rope_freq_scale_global;
     int32_t group_idx = -1;
-    for (int32_t g = 0; g < static_cast<int32_t>(c.kv_groups.size()); ++g) {
-      if (c.kv_groups[g].kind == l.kind) group_idx = g;
+    for (int32_t g = 0; g < static_cast<int32_t>(kv_groups.size()); ++g) {
+      if (kv_groups[g].kind == l.kind) group_idx = g;
     }
     if (group_idx < 0) {
-      c.kv_groups.push_back(KvGroupConfig{l.kind, l.window, {}});
-      group_idx = static_cast<int32_t>(c.kv_groups.size()) - 1;
+      kv_groups.push_back(KvGroupConfig{l.kind, l.window, {}});
+      group_idx = static_cast<int32_t>(kv_groups.size()) - 1;
     }
     l.kv_group = group_idx;
-    c.kv_groups[group_idx].layers.push_back(i);
+    kv_groups[group_idx].layers.push_back(i);
   }
-  return c;
 }
 
 }  // namespace gs

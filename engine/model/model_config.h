@@ -48,6 +48,13 @@ struct ModelConfig {
   std::vector<KvGroupConfig> kv_groups;
 
   static StatusOr<ModelConfig> FromGguf(const GgufFile& file);
+
+  // Fills layers and kv_groups from num_layers, sliding_window and which layers slide
+  // (sliding[i], one per layer; ignored when sliding_window is 0): sliding layers use
+  // rope_base_swa unscaled, global ones rope_base_global with rope_freq_scale_global. KV group 0
+  // holds the kind of layer 0, the other kind (if any) group 1.
+  void AssignLayers(const std::vector<bool>& sliding, float rope_base_swa, float rope_base_global,
+                    float rope_freq_scale_global);
 };
 
 }  // namespace gs

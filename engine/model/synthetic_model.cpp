@@ -1,0 +1,527 @@
+#include "engine/model/synthetic_model.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <thread>
+#include <utility>
+
+namespace gs {
+namespace {
+
+constexpr int64_t kMaxLayers = 512;
+constexpr int64_t kMaxDim = 1 << 20;
+// Generation works on chunks of this many bytes (rounded to whole blocks), each with a seed of
+// its own, so the bytes depend on the seed only, never on the number of threads.
+constexpr uint64_t kChunkBytes = uint64_t{4} << 20;
+// Tensor offsets inside a pool are multiples of 64 blocks: block-aligned, and 64-byte aligned
+// since the pool is.
+constexpr uint64_t kOffsetBlocks = 64;
+
+uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+uint64_t MixSeed(uint64_t a, uint64_t b) {
+  uint64_t state = a ^ (b * 0xD6E8FEB86659FD93ull);
+  SplitMix64(state);
+  return SplitMix64(state);
+}
+
+uint64_t HashName(std::string_view s) {  // FNV-1a
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (char c : s) h = (h ^ static_cast<uint8_t>(c)) * 0x100000001B3ull;
+  return h;
+}
+
+// Standard deviation of an integer uniform over num_values consecutive values.
+double UniformIntStd(int num_values) {
+  const double n = num_values;
+  return std::sqrt((n * n - 1) / 12);
+}
+
+Status CheckDim(const char* field, int64_t value, int64_t max) {
+  if (value <= 0 || value > max) {
+    return Status::Error(std::string(field) + " = " + std::to_string(value) +
+                         " is out of range [1, " + std::to_string(max) + "]");
+  }
+  return Status::Ok();
+}
+
+enum class Role { kEmbedding, kOutput, kAttnV, kFfnDown, kOtherMatrix, kNorm };
+
+GgmlType MixType(WeightMix mix, Role role) {
+  switch (mix) {
+    case WeightMix::kBf16:
+      return GgmlType::kBF16;
+    case WeightMix::kF16:
+      return GgmlType::kF16;
+    case WeightMix::kQ8_0:
+      return GgmlType::kQ8_0;
+    case WeightMix::kQ5_0:
+      return GgmlType::kQ5_0;
+    case WeightMix::kQ4_0:
+      return GgmlType::kQ4_0;
+    case WeightMix::kQ4_K:
+      return GgmlType::kQ4_K;
+    case WeightMix::kQ6_K:
+      return GgmlType::kQ6_K;
+    case WeightMix::kQ4_K_M:
+      switch (role) {
+        case Role::kEmbedding:
+          return GgmlType::kQ8_0;
+        case Role::kOutput:
+        case Role::kAttnV:
+        case Role::kFfnDown:
+          return GgmlType::kQ6_K;
+        default:
+          return GgmlType::kQ4_K;
+      }
+  }
+  return GgmlType::kQ8_0;
+}
+
+// The type a matrix of rows of num_cols values gets: K-quants need rows of whole 256-value
+// super-blocks, and fall back as llama.cpp's quantizer does.
+GgmlType MatrixType(WeightMix mix, Role role, int64_t num_cols) {
+  const GgmlType type = MixType(mix, role);
+  if (num_cols % 256 == 0) return type;
+  if (type == GgmlType::kQ4_K) return GgmlType::kQ5_0;
+  if (type == GgmlType::kQ6_K) return GgmlType::kQ8_0;
+  return type;
+}
+
+// How the blocks of one pool are made: random codes, then the scale fields, fixed per pool, that
+// give the decoded values standard deviation sigma.
+struct BlockRecipe {
+  GgmlType type = GgmlType::kQ8_0;
+  int64_t block_bytes = 0;
+  float sigma = 0;           // F16/BF16 values: uniform in [-sqrt(3) sigma, sqrt(3) sigma]
+  uint16_t d = 0;            // fp16 block scale
+  uint16_t d_odd = 0;        // the scale of odd-numbered blocks (see MakeRecipe)
+  uint16_t dmin = 0;         // Q4_K: fp16 scale of the sub-block minimums
+  uint8_t sub_scales[16]{};  // Q4_K: 12 packed bytes; Q6_K: 16 int8 scales
+};
+
+BlockRecipe MakeRecipe(GgmlType type, double sigma) {
+  BlockRecipe r;
+  r.type = type;
+  r.block_bytes = GetTypeTraits(type).block_bytes;
+  r.sigma = static_cast<float>(sigma);
+  switch (type) {
+    case GgmlType::kQ8_0:  // d, q[32] int8: value d * q (mean -0.5 d: negligible)
+      r.d = Fp32ToFp16(static_cast<float>(sigma / UniformIntStd(256)));
+      r.d_odd = r.d;
+      break;
+    // Codes of these types are centred half a step below 0 (-8..7, -16..15): odd blocks get
+    // -d, so the mean is 0 over pairs of blocks. A negative d occurs in real files (llama.cpp
+    // divides the signed extreme value by -8 or -16).
+    case GgmlType::kQ4_0:  // d, qs[16]: value d * (nibble - 8)
+      r.d = Fp32ToFp16(static_cast<float>(sigma / UniformIntStd(16)));
+      r.d_odd = Fp32ToFp16(-Fp16ToFp32(r.d));
+      break;
+    case GgmlType::kQ5_0:  // d, qh[4], qs[16]: value d * (5-bit code - 16)
+      r.d = Fp32ToFp16(static_cast<float>(sigma / UniformIntStd(32)));
+      r.d_odd = Fp32ToFp16(-Fp16ToFp32(r.d));
+      break;
+    case GgmlType::kQ4_K: {
+      // value = d * sc[j] * q - dmin * mn[j] with q a nibble. With mn[j] = sc[j] and dmin = 7.5 d
+      // that is d * sc[j] * (q - 7.5): mean 0 in every sub-block. The sub-block scales differ
+      // and use both 6-bit halves, so a kernel that unpacks them wrongly shows.
+      int sc[8];
+      double sum_sq = 0;
+      for (int j = 0; j < 8; ++j) {
+        sc[j] = 32 + 4 * j;
+        sum_sq += static_cast<double>(sc[j]) * sc[j];
+      }
+      const double d = sigma / (UniformIntStd(16) * std::sqrt(sum_sq / 8));
+      r.d = Fp32ToFp16(static_cast<float>(d));
+      r.dmin = Fp32ToFp16(7.5f * Fp16ToFp32(r.d));
+      uint8_t* s = r.sub_scales;
+      for (int j = 0; j < 4; ++j) {  // the packing UnpackScaleMin6 (kernels/ref) reads
+        s[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+        s[j + 4] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));  // mn = sc
+        s[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xF) | ((sc[j + 4] & 0xF) << 4));
+      }
+      break;
+    }
+    case GgmlType::kQ6_K: {
+      // value = d * sc[g] * (6-bit code - 32); int8 scales of alternating sign.
+      double sum_sq = 0;
+      for (int g = 0; g < 16; ++g) {
+        const int sc = (g % 2 == 0 ? 1 : -1) * (16 + 2 * g);
+        r.sub_scales[g] = static_cast<uint8_t>(static_cast<int8_t>(sc));
+        sum_sq += static_cast<double>(sc) * sc;
+      }
+      r.d = Fp32ToFp16(static_cast<float>(sigma / (UniformIntStd(64) * std::sqrt(sum_sq / 16))));
+      r.d_odd = Fp32ToFp16(-Fp16ToFp32(r.d));  // codes -32..31: as Q4_0
+      break;
+    }
+    default:
+      break;
+  }
+  return r;
+}
+
+// Fills blocks [first_block_idx, first_block_idx + num_blocks) of a pool, which start at
+// `blocks`, from one random stream.
+void FillBlocks(const BlockRecipe& r, uint8_t* blocks, uint64_t first_block_idx,
+                uint64_t num_blocks, uint64_t seed) {
+  uint64_t state = seed;
+  const uint64_t num_bytes = num_blocks * static_cast<uint64_t>(r.block_bytes);
+  if (r.type == GgmlType::kF16 || r.type == GgmlType::kBF16) {
+    // Four 16-bit uniforms per random word.
+    const float step = r.sigma * std::sqrt(3.0f) / 32768.0f;
+    const uint64_t num_values = num_bytes / 2;
+    for (uint64_t i = 0; i < num_values; i += 4) {
+      uint64_t bits = SplitMix64(state);
+      for (uint64_t k = i; k < std::min(i + 4, num_values); ++k, bits >>= 16) {
+        const float v = (static_cast<float>(bits & 0xFFFF) - 32767.5f) * step;
+        const uint16_t h = r.type == GgmlType::kF16 ? Fp32ToFp16(v) : Fp32ToBf16(v);
+        std::memcpy(blocks + 2 * k, &h, 2);
+      }
+    }
+    return;
+  }
+  uint64_t i = 0;
+  for (; i + 8 <= num_bytes; i += 8) {
+    const uint64_t bits = SplitMix64(state);
+    std::memcpy(blocks + i, &bits, 8);
+  }
+  if (i < num_bytes) {
+    const uint64_t bits = SplitMix64(state);
+    std::memcpy(blocks + i, &bits, num_bytes - i);
+  }
+  for (uint64_t b = 0; b < num_blocks; ++b) {
+    uint8_t* blk = blocks + b * static_cast<uint64_t>(r.block_bytes);
+    const uint16_t* d = (first_block_idx + b) % 2 == 0 ? &r.d : &r.d_odd;
+    switch (r.type) {
+      case GgmlType::kQ8_0:
+      case GgmlType::kQ4_0:
+      case GgmlType::kQ5_0:
+        std::memcpy(blk, d, 2);
+        break;
+      case GgmlType::kQ4_K:  // d, dmin, scales[12], qs[128]
+        std::memcpy(blk, &r.d, 2);
+        std::memcpy(blk + 2, &r.dmin, 2);
+        std::memcpy(blk + 4, r.sub_scales, 12);
+        break;
+      case GgmlType::kQ6_K:  // ql[128], qh[64], scales[16], d
+        std::memcpy(blk + 192, r.sub_scales, 16);
+        std::memcpy(blk + 208, d, 2);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+// Fills a whole pool, chunk by chunk, on num_threads threads.
+void FillPool(const BlockRecipe& r, uint8_t* bytes, uint64_t num_blocks, uint64_t seed,
+              int num_threads) {
+  const uint64_t chunk_blocks =
+      std::max<uint64_t>(1, kChunkBytes / static_cast<uint64_t>(r.block_bytes));
+  const uint64_t num_chunks = (num_blocks + chunk_blocks - 1) / chunk_blocks;
+  std::atomic<uint64_t> next_chunk{0};
+  auto work = [&] {
+    for (uint64_t c; (c = next_chunk.fetch_add(1)) < num_chunks;) {
+      const uint64_t first = c * chunk_blocks;
+      FillBlocks(r, bytes + first * static_cast<uint64_t>(r.block_bytes), first,
+                 std::min(chunk_blocks, num_blocks - first), MixSeed(seed, c));
+    }
+  };
+  const int n = static_cast<int>(std::min<uint64_t>(num_threads, num_chunks));
+  std::vector<std::thread> threads;
+  for (int t = 1; t < n; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+}
+
+struct TensorSpec {
+  std::string name;
+  Role role;
+  int64_t num_cols, num_rows;
+};
+
+std::vector<TensorSpec> TensorSpecs(const ModelConfig& c, bool tied_embedding) {
+  const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
+  const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
+  std::vector<TensorSpec> specs;
+  specs.push_back({"token_embd.weight", Role::kEmbedding, c.hidden, c.num_vocab});
+  for (int32_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    specs.push_back({p + "attn_norm.weight", Role::kNorm, c.hidden, 1});
+    specs.push_back({p + "attn_q.weight", Role::kOtherMatrix, c.hidden, q_width});
+    specs.push_back({p + "attn_k.weight", Role::kOtherMatrix, c.hidden, kv_width});
+    specs.push_back({p + "attn_v.weight", Role::kAttnV, c.hidden, kv_width});
+    specs.push_back({p + "attn_q_norm.weight", Role::kNorm, c.head_dim, 1});
+    specs.push_back({p + "attn_k_norm.weight", Role::kNorm, c.head_dim, 1});
+    specs.push_back({p + "attn_output.weight", Role::kOtherMatrix, q_width, c.hidden});
+    specs.push_back({p + "post_attention_norm.weight", Role::kNorm, c.hidden, 1});
+    specs.push_back({p + "ffn_norm.weight", Role::kNorm, c.hidden, 1});
+    specs.push_back({p + "ffn_gate.weight", Role::kOtherMatrix, c.hidden, c.ffn_hidden});
+    specs.push_back({p + "ffn_up.weight", Role::kOtherMatrix, c.hidden, c.ffn_hidden});
+    specs.push_back({p + "ffn_down.weight", Role::kFfnDown, c.ffn_hidden, c.hidden});
+    specs.push_back({p + "post_ffw_norm.weight", Role::kNorm, c.hidden, 1});
+  }
+  specs.push_back({"output_norm.weight", Role::kNorm, c.hidden, 1});
+  if (!tied_embedding) specs.push_back({"output.weight", Role::kOutput, c.hidden, c.num_vocab});
+  return specs;
+}
+
+// 64-byte aligned, uninitialized host memory; large pools ask for transparent huge pages, as
+// faulting in gigabytes 4 KiB at a time costs more than generating their contents.
+uint8_t* AllocatePool(uint64_t num_bytes) {
+  constexpr uint64_t kHugePage = uint64_t{2} << 20;
+  if (num_bytes < kHugePage) return static_cast<uint8_t*>(std::aligned_alloc(64, num_bytes));
+  const uint64_t rounded = (num_bytes + kHugePage - 1) / kHugePage * kHugePage;
+  auto* p = static_cast<uint8_t*>(std::aligned_alloc(kHugePage, rounded));
+#ifdef MADV_HUGEPAGE
+  if (p != nullptr) madvise(p, rounded, MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
+  return p;
+}
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+StatusOr<WeightMix> ParseWeightMix(std::string_view text) {
+  for (WeightMix m : {WeightMix::kBf16, WeightMix::kF16, WeightMix::kQ8_0, WeightMix::kQ5_0,
+                      WeightMix::kQ4_0, WeightMix::kQ4_K, WeightMix::kQ6_K, WeightMix::kQ4_K_M}) {
+    if (text == WeightMixName(m)) return m;
+  }
+  return Status::Error("unknown weight type '" + std::string(text) +
+                       "' (expected bf16, f16, q8_0, q5_0, q4_0, q4_k, q6_k or q4_k_m)");
+}
+
+const char* WeightMixName(WeightMix mix) {
+  switch (mix) {
+    case WeightMix::kBf16:
+      return "bf16";
+    case WeightMix::kF16:
+      return "f16";
+    case WeightMix::kQ8_0:
+      return "q8_0";
+    case WeightMix::kQ5_0:
+      return "q5_0";
+    case WeightMix::kQ4_0:
+      return "q4_0";
+    case WeightMix::kQ4_K:
+      return "q4_k";
+    case WeightMix::kQ6_K:
+      return "q6_k";
+    case WeightMix::kQ4_K_M:
+      return "q4_k_m";
+  }
+  return "?";
+}
+
+StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
+  GS_RETURN_IF_ERROR(CheckDim("num_layers", s.num_layers, kMaxLayers));
+  GS_RETURN_IF_ERROR(CheckDim("hidden", s.hidden, kMaxDim));
+  GS_RETURN_IF_ERROR(CheckDim("ffn_hidden", s.ffn_hidden, kMaxDim));
+  GS_RETURN_IF_ERROR(CheckDim("num_heads", s.num_heads, 4096));
+  GS_RETURN_IF_ERROR(CheckDim("num_kv_heads", s.num_kv_heads, 4096));
+  GS_RETURN_IF_ERROR(CheckDim("head_dim", s.head_dim, 4096));
+  GS_RETURN_IF_ERROR(CheckDim("num_vocab", s.num_vocab, kMaxDim));
+  GS_RETURN_IF_ERROR(CheckDim("context_length", s.context_length, int64_t{1} << 24));
+  GS_RETURN_IF_ERROR(CheckDim("sliding_window_period", s.sliding_window_period, kMaxLayers));
+  if (s.num_heads % s.num_kv_heads != 0) {
+    return Status::Error("num_heads must be a multiple of num_kv_heads");
+  }
+  if (s.head_dim % 2 != 0) return Status::Error("head_dim must be even for RoPE");
+  if (s.sliding_window < 0 || s.sliding_window > s.context_length) {
+    return Status::Error("sliding_window = " + std::to_string(s.sliding_window) +
+                         " is out of range [0, context_length]");
+  }
+  // Written as !(x > 0) so that NaN is refused too.
+  if (!(s.rope_base_local > 0) || !(s.rope_base_global > 0)) {
+    return Status::Error("rope bases must be positive");
+  }
+  if (!(s.rope_scaling_factor > 0)) return Status::Error("rope_scaling_factor must be positive");
+  if (!(s.rms_eps > 0)) return Status::Error("rms_eps must be positive");
+  if (!(s.query_pre_attn_scalar >= 0)) return Status::Error("query_pre_attn_scalar must be >= 0");
+  if (!(s.final_softcap >= 0)) return Status::Error("final_softcap must be >= 0");
+
+  ModelConfig c;
+  c.architecture = "gemma3";
+  c.name = s.name;
+  c.num_layers = s.num_layers;
+  c.hidden = s.hidden;
+  c.ffn_hidden = s.ffn_hidden;
+  c.num_heads = s.num_heads;
+  c.num_kv_heads = s.num_kv_heads;
+  c.head_dim = s.head_dim;
+  c.num_vocab = s.num_vocab;
+  c.context_length = s.context_length;
+  c.sliding_window = s.sliding_window;
+  c.rms_eps = s.rms_eps;
+  c.embed_scale = std::sqrt(static_cast<float>(s.hidden));
+  const float pre_attn =
+      s.query_pre_attn_scalar > 0 ? s.query_pre_attn_scalar : static_cast<float>(s.head_dim);
+  c.attn_scale = 1.0f / std::sqrt(pre_attn);
+  c.final_softcap = s.final_softcap;
+  // The period rule of ModelConfig::FromGguf: every period-th layer is global.
+  std::vector<bool> sliding(s.num_layers);
+  for (int32_t i = 0; i < s.num_layers; ++i) {
+    sliding[i] = i % s.sliding_window_period < s.sliding_window_period - 1;
+  }
+  c.AssignLayers(sliding, s.rope_base_local, s.rope_base_global, 1.0f / s.rope_scaling_factor);
+  return c;
+}
+
+void SyntheticModel::AlignedFree::operator()(uint8_t* p) const { std::free(p); }
+
+StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const SyntheticShape& shape,
+                                                                 const SyntheticOptions& options,
+                                                                 Backend& backend) {
+  StatusOr<ModelConfig> config = SyntheticModelConfig(shape);
+  if (!config.ok()) return config.status();
+  const double t0 = Now();
+  std::unique_ptr<SyntheticModel> m(new SyntheticModel());
+  const std::vector<TensorSpec> specs = TensorSpecs(*config, shape.tied_embedding);
+  const int num_threads = options.num_threads > 0
+                              ? options.num_threads
+                              : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+
+  // Matrices of one (type, row length) share a recipe and a pool; norms get bytes of their own.
+  struct Pool {
+    BlockRecipe recipe;
+    std::vector<size_t> tensor_idxs;
+    uint64_t num_bytes = 0;
+  };
+  std::map<std::pair<GgmlType, int64_t>, size_t> pool_of_key;
+  std::vector<Pool> pools;
+  std::vector<uint64_t> tensor_offset(specs.size(), 0);
+  std::vector<size_t> tensor_pool(specs.size(), 0);
+  m->tensors_.resize(specs.size());
+  uint64_t norm_floats = 0;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const TensorSpec& s = specs[i];
+    GgufTensorInfo& t = m->tensors_[i];
+    t.name = s.name;
+    t.ne[0] = s.num_cols;
+    t.ne[1] = s.num_rows;
+    t.num_dims = s.num_rows == 1 ? 1 : 2;
+    if (s.role == Role::kNorm) {
+      t.type = GgmlType::kF32;
+      t.num_bytes = sizeof(float) * static_cast<uint64_t>(s.num_cols);
+      tensor_offset[i] = norm_floats;
+      norm_floats += static_cast<uint64_t>(s.num_cols);
+      continue;
+    }
+    t.type = MatrixType(options.mix, s.role, s.num_cols);
+    const TypeTraits& traits = GetTypeTraits(t.type);
+    if (s.num_cols % traits.block_elems != 0) {
+      return Status::Error("tensor " + s.name + ": rows of " + std::to_string(s.num_cols) +
+                           " values are not whole " + traits.name + " blocks of " +
+                           std::to_string(traits.block_elems));
+    }
+    t.num_bytes = RowBytes(t.type, s.num_cols) * static_cast<uint64_t>(s.num_rows);
+    auto [it, inserted] = pool_of_key.try_emplace({t.type, s.num_cols}, pools.size());
+    if (inserted) {
+      pools.push_back(
+          {MakeRecipe(t.type, 1.0 / std::sqrt(static_cast<double>(s.num_cols))), {}, 0});
+    }
+    tensor_pool[i] = it->second;
+    pools[it->second].tensor_idxs.push_back(i);
+  }
+
+  // Offsets: back to back (distinct bytes), or each window one offset unit after the previous
+  // one in a pool as large as the largest tensor plus those shifts (shared bytes).
+  for (Pool& p : pools) {
+    const uint64_t unit = kOffsetBlocks * static_cast<uint64_t>(p.recipe.block_bytes);
+    auto round_up = [unit](uint64_t n) { return (n + unit - 1) / unit * unit; };
+    uint64_t end = 0;
+    for (size_t k = 0; k < p.tensor_idxs.size(); ++k) {
+      const size_t i = p.tensor_idxs[k];
+      const uint64_t offset = options.share_bytes ? k * unit : end;
+      tensor_offset[i] = offset;
+      end = std::max(end, round_up(offset + m->tensors_[i].num_bytes));
+    }
+    p.num_bytes = end;
+  }
+
+  // Pool 0..n-1 for the matrices, then one for the norms.
+  for (size_t p_idx = 0; p_idx < pools.size(); ++p_idx) {
+    Pool& p = pools[p_idx];
+    uint8_t* bytes = AllocatePool(p.num_bytes);
+    if (bytes == nullptr) {
+      return Status::Error("cannot allocate " + std::to_string(p.num_bytes >> 20) +
+                           " MiB for synthetic weights");
+    }
+    m->pools_.emplace_back(bytes);
+    m->pool_bytes_.push_back(p.num_bytes);
+    const uint64_t key = (static_cast<uint64_t>(p.recipe.type) << 32) ^
+                         static_cast<uint64_t>(m->tensors_[p.tensor_idxs[0]].ne[0]);
+    FillPool(p.recipe, bytes, p.num_bytes / static_cast<uint64_t>(p.recipe.block_bytes),
+             MixSeed(options.seed, key), num_threads);
+  }
+  const uint64_t norm_bytes = (sizeof(float) * std::max<uint64_t>(norm_floats, 1) + 63) / 64 * 64;
+  auto* norms = static_cast<uint8_t*>(std::aligned_alloc(64, norm_bytes));
+  if (norms == nullptr) return Status::Error("cannot allocate synthetic norm weights");
+  m->pools_.emplace_back(norms);
+  m->pool_bytes_.push_back(norm_bytes);
+  for (size_t i = 0; i < specs.size(); ++i) {
+    GgufTensorInfo& t = m->tensors_[i];
+    if (specs[i].role == Role::kNorm) {
+      float* values = reinterpret_cast<float*>(norms) + tensor_offset[i];
+      uint64_t state = MixSeed(options.seed, HashName(t.name));
+      for (int64_t k = 0; k < t.ne[0]; ++k) {
+        const double u = static_cast<double>(SplitMix64(state) >> 11) * 0x1.0p-53;
+        values[k] = static_cast<float>(0.9 + 0.2 * u);
+      }
+      t.data = reinterpret_cast<const uint8_t*>(values);
+    } else {
+      t.data = m->pools_[tensor_pool[i]].get() + tensor_offset[i];
+    }
+    t.offset = 0;
+    m->tensor_index_.emplace(t.name, i);
+  }
+  m->generate_seconds_ = Now() - t0;
+
+  const SyntheticModel* self = m.get();
+  StatusOr<std::unique_ptr<Model>> model = LoadModel(
+      std::move(config).value(), [self](const std::string& name) { return self->FindTensor(name); },
+      backend);
+  if (!model.ok()) return model.status();
+  m->model_ = std::move(model).value();
+  return m;
+}
+
+const GgufTensorInfo* SyntheticModel::FindTensor(const std::string& name) const {
+  const auto it = tensor_index_.find(name);
+  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
+}
+
+uint64_t SyntheticModel::num_weight_bytes() const {
+  uint64_t n = 0;
+  for (const GgufTensorInfo& t : tensors_) n += t.num_bytes;
+  return n;
+}
+
+uint64_t SyntheticModel::num_host_bytes() const {
+  uint64_t n = 0;
+  for (uint64_t b : pool_bytes_) n += b;
+  return n;
+}
+
+int64_t SyntheticModel::num_params() const {
+  int64_t n = 0;
+  for (const GgufTensorInfo& t : tensors_) n += t.num_elems();
+  return n;
+}
+
+}  // namespace gs

@@ -12,11 +12,13 @@ void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] * inv * w[i];
 }
 
-void RopeNeox(float* x, int64_t n_rot, int32_t pos, float base, float freq_scale) {
+void RopeNeox(float* x, int64_t n_rot, int32_t pos, float base, float freq_scale,
+              const float* freq_factors) {
   const int64_t half = n_rot / 2;
   for (int64_t i = 0; i < half; ++i) {
-    const double theta = static_cast<double>(freq_scale) * pos *
-                         std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / n_rot);
+    double theta = static_cast<double>(freq_scale) * pos *
+                   std::pow(static_cast<double>(base), -2.0 * static_cast<double>(i) / n_rot);
+    if (freq_factors != nullptr) theta /= freq_factors[i];
     const double c = std::cos(theta), s = std::sin(theta);
     const double x0 = x[i], x1 = x[i + half];
     x[i] = static_cast<float>(x0 * c - x1 * s);

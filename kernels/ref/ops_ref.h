@@ -10,8 +10,10 @@ namespace gs::ref {
 void RmsNorm(const float* x, const float* w, float eps, int64_t n, float* out);
 
 // NeoX rotary embedding of one head in place: pairs (i, i + n_rot/2) for i < n_rot/2 rotate by
-// theta_i = freq_scale * pos * base^(-2i/n_rot); dims >= n_rot pass through.
-void RopeNeox(float* x, int64_t n_rot, int32_t pos, float base, float freq_scale);
+// theta_i = freq_scale * pos * base^(-2i/n_rot) / freq_factors[i] (proportional RoPE; nullptr:
+// no factors); dims >= n_rot pass through.
+void RopeNeox(float* x, int64_t n_rot, int32_t pos, float base, float freq_scale,
+              const float* freq_factors = nullptr);
 
 // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
 float GeluTanh(float x);

@@ -1,1 +1,171 @@
+// The CUDA backend against the CPU backend (the oracle) on a whole forward pass: the default
+// model's shapes with random weights in the q4_k_m mix (engine/model/synthetic_model.h), the same
+// ragged batches on both: three sequences whose prompts (1, 97 and 600 tokens, the last past the
+// 512-token window, so sliding groups release blocks) arrive in chunks, mixed with the decode steps
+// of sequences whose prompts are done, 8 decode steps each. Every logits row is compared.
+#include "engine/cuda/cuda_backend.h"
+
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/kv/kv_plan.h"
+#include "engine/kv/kv_pool.h"
+#include "engine/model/synthetic_model.h"
+#include "tests/cuda/cuda_test_util.h"
+
+namespace gs {
+namespace {
+
+// configs/models/gemma3-270m.json, spelled out (this test does not read JSON).
+SyntheticShape Gemma3_270m() {
+  SyntheticShape s;
+  s.name = "gemma3-270m";
+  s.num_layers = 18;
+  s.hidden = 640;
+  s.ffn_hidden = 2048;
+  s.num_heads = 4;
+  s.num_kv_heads = 1;
+  s.head_dim = 256;
+  s.num_vocab = 262144;
+  s.context_length = 32768;
+  s.sliding_window = 512;
+  s.query_pre_attn_scalar = 256;
+  return s;
+}
+
+// The step-by-step batches, built once with the pool's bookkeeping as the engine builds them
+// (reserve, release what left the window, block tables in CSR form, a slot per new token), so
+// that both backends run exactly the same steps.
+std::vector<Batch> BuildSteps(const ModelConfig& config, const KvPlan& plan) {
+  const std::vector<int32_t> prompt_lens = {1, 97, 600};
+  constexpr int32_t kChunk = 64;
+  constexpr int32_t kNumDecodeSteps = 8;
+  const int32_t num_seqs = static_cast<int32_t>(prompt_lens.size());
+  KvPool pool(plan.pool);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int32_t> random_token(0, config.num_vocab - 1);
+  std::vector<int32_t> seq_ids(num_seqs), seq_lens(num_seqs, 0), num_decoded(num_seqs, 0);
+  for (int32_t s = 0; s < num_seqs; ++s) seq_ids[s] = pool.AddSequence();
+
+  std::vector<Batch> steps;
+  while (true) {
+    // Sequences with work this step, and how many tokens each adds.
+    std::vector<std::pair<int32_t, int32_t>> work;  // (sequence, num new tokens)
+    for (int32_t s = 0; s < num_seqs; ++s) {
+      if (seq_lens[s] < prompt_lens[s]) {
+        work.push_back({s, std::min(kChunk, prompt_lens[s] - seq_lens[s])});
+      } else if (num_decoded[s] < kNumDecodeSteps) {
+        work.push_back({s, 1});
+      }
+    }
+    if (work.empty()) break;
+    Batch b;
+    b.kv_groups.resize(pool.num_groups());
+    b.query_start.push_back(0);
+    for (KvGroupBatch& kg : b.kv_groups) kg.block_indptr.push_back(0);
+    for (const auto& [s, n] : work) {
+      const int32_t start = seq_lens[s];
+      pool.ReleaseOutsideWindow(seq_ids[s], start);
+      EXPECT_TRUE(pool.Reserve(seq_ids[s], start + n));
+      for (int32_t i = 0; i < n; ++i) {
+        b.token_ids.push_back(start == 0 && i == 0 ? 2 : random_token(rng));
+        b.positions.push_back(start + i);
+      }
+      b.query_start.push_back(static_cast<int32_t>(b.token_ids.size()));
+      b.seq_lens.push_back(start + n);
+      b.logits_rows.push_back(static_cast<int32_t>(b.token_ids.size()) - 1);
+      for (int32_t g = 0; g < pool.num_groups(); ++g) {
+        KvGroupBatch& kg = b.kv_groups[g];
+        const std::vector<int32_t>& table = pool.Table(seq_ids[s], g);
+        kg.block_ids.insert(kg.block_ids.end(), table.begin(), table.end());
+        kg.block_indptr.push_back(static_cast<int32_t>(kg.block_ids.size()));
+        for (int32_t i = 0; i < n; ++i)
+          kg.slot_mapping.push_back(pool.Slot(seq_ids[s], g, start + i));
+      }
+      if (start >= prompt_lens[s]) ++num_decoded[s];
+      seq_lens[s] = start + n;
+    }
+    steps.push_back(std::move(b));
+  }
+  EXPECT_TRUE(pool.CheckInvariants().ok());
+  return steps;
+}
+
+// Logits of every step's rows, concatenated: [rows, num_vocab].
+std::vector<float> RunSteps(const SyntheticModel& m, Backend& backend, const KvPlan& plan,
+                            const std::vector<Batch>& steps) {
+  EXPECT_TRUE(backend.AllocateKv(plan.layout).ok());
+  const int64_t num_vocab = m.config().num_vocab;
+  std::vector<float> all, logits;
+  for (const Batch& b : steps) {
+    logits.assign(b.logits_rows.size() * num_vocab, 0.0f);
+    m.model().Forward(b, backend, logits.data());
+    all.insert(all.end(), logits.begin(), logits.end());
+  }
+  return all;
+}
+
+TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
+  GS_REQUIRE_CUDA_DEVICE();
+  const SyntheticShape shape = Gemma3_270m();
+  const SyntheticOptions options{.mix = WeightMix::kQ4_K_M, .seed = 1};
+
+  CpuBackend cpu(0);
+  StatusOr<std::unique_ptr<SyntheticModel>> cpu_model = SyntheticModel::Create(shape, options, cpu);
+  ASSERT_TRUE(cpu_model.ok()) << cpu_model.status().message();
+  StatusOr<std::unique_ptr<Backend>> cuda = CreateCudaBackend({});
+  ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+  StatusOr<std::unique_ptr<SyntheticModel>> cuda_model =
+      SyntheticModel::Create(shape, options, **cuda);
+  ASSERT_TRUE(cuda_model.ok()) << cuda_model.status().message();
+
+  const ModelConfig& config = (*cpu_model)->config();
+  KvBudget budget;
+  budget.kv_cache_bytes = int64_t{64} << 20;
+  budget.block_size = 16;
+  budget.max_batch_tokens = 3 * 64;
+  budget.max_seqs = 3;
+  StatusOr<KvPlan> plan = PlanKv(config, budget);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  const std::vector<Batch> steps = BuildSteps(config, *plan);
+  ASSERT_FALSE(testing::Test::HasFailure());
+
+  const std::vector<float> want = RunSteps(**cpu_model, cpu, *plan, steps);
+  const std::vector<float> got = RunSteps(**cuda_model, **cuda, *plan, steps);
+  ASSERT_EQ(want.size(), got.size());
+  const int64_t num_vocab = config.num_vocab;
+  const int64_t num_rows = static_cast<int64_t>(want.size()) / num_vocab;
+  ASSERT_EQ(num_rows, (1 + 8) + (2 + 8) + (10 + 8));
+  int64_t num_same_argmax = 0;
+  double worst = 0;
+  for (int64_t r = 0; r < num_rows; ++r) {
+    const std::vector<float> w(want.begin() + r * num_vocab, want.begin() + (r + 1) * num_vocab);
+    const std::vector<float> g(got.begin() + r * num_vocab, got.begin() + (r + 1) * num_vocab);
+    const double err = cuda_test::RelError(g, w);
+    worst = std::max(worst, err);
+    EXPECT_LT(err, 3e-2) << "logits row " << r;
+    num_same_argmax += std::max_element(w.begin(), w.end()) - w.begin() ==
+                       std::max_element(g.begin(), g.end()) - g.begin();
+  }
+  EXPECT_GE(num_same_argmax, static_cast<int64_t>(std::ceil(0.95 * num_rows)))
+      << num_same_argmax << " of " << num_rows << " rows agree on the argmax";
+  std::printf("cuda vs cpu: %lld rows, worst relative error %.3g, argmax agrees on %lld\n",
+              static_cast<long long>(num_rows), worst, static_cast<long long>(num_same_argmax));
+}
+
+TEST(CudaBackendTest, AMissingDeviceIsAnError) {
+  GS_REQUIRE_CUDA_DEVICE();
+  EXPECT_TRUE(DescribeCudaDevice(0).ok());
+  EXPECT_FALSE(DescribeCudaDevice(999).ok());
+  StatusOr<std::unique_ptr<Backend>> b = CreateCudaBackend({.device_idx = 999});
+  ASSERT_FALSE(b.ok());
+  EXPECT_FALSE(b.status().message().empty());
+}
+
+}  // namespace
+}  // namespace gs

@@ -2,14 +2,14 @@
 // poisoned (so an unwritten element fails the comparison), bf16 round trips and error norms.
 #pragma once
 
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
-
-#include <cuda_runtime_api.h>
-#include <gtest/gtest.h>
 
 #include "kernels/cuda/cuda_check.h"
 
@@ -29,7 +29,7 @@ template <typename T>
 class DeviceBuffer {
  public:
   explicit DeviceBuffer(size_t count) : count_(count) {
-    GS_CUDA_CHECK(cudaMalloc(&ptr_, bytes() == 0 ? 1 : bytes()));
+    GS_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&ptr_), bytes() == 0 ? 1 : bytes()));
     GS_CUDA_CHECK(cudaMemset(ptr_, 0xFF, bytes()));
   }
   explicit DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) { Upload(host); }

@@ -1,0 +1,51 @@
+// --device: names parse, a device that cannot be used is an error that says why, and auto falls
+// back to the CPU when no GPU is usable (which is every run of this test on a machine without
+// one, and the one case that needs no GPU to check).
+#include <gtest/gtest.h>
+
+#include "engine/cuda/cuda_backend.h"
+#include "server/loaded_model.h"
+
+namespace gs {
+namespace {
+
+TEST(BackendChoiceTest, DeviceNamesParse) {
+  EXPECT_EQ(ParseDeviceKind("auto").value(), DeviceKind::kAuto);
+  EXPECT_EQ(ParseDeviceKind("cpu").value(), DeviceKind::kCpu);
+  EXPECT_EQ(ParseDeviceKind("cuda").value(), DeviceKind::kCuda);
+  StatusOr<DeviceKind> bad = ParseDeviceKind("gpu");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("gpu"), std::string::npos);
+}
+
+TEST(BackendChoiceTest, ANonexistentDeviceIsAnError) {
+  StatusOr<std::string> described = DescribeCudaDevice(999);
+  ASSERT_FALSE(described.ok());
+  EXPECT_FALSE(described.status().message().empty());
+  StatusOr<std::unique_ptr<Backend>> b = CreateCudaBackend({.device_idx = 999});
+  ASSERT_FALSE(b.ok());
+  EXPECT_FALSE(b.status().message().empty());
+}
+
+TEST(BackendChoiceTest, CpuIsAlwaysThere) {
+  StatusOr<std::unique_ptr<Backend>> b =
+      CreateBackend({.device = DeviceKind::kCpu, .num_threads = 1});
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_STREQ((*b)->name(), "cpu");
+}
+
+TEST(BackendChoiceTest, AutoFallsBackToTheCpuWithoutAUsableGpu) {
+  StatusOr<std::string> gpu = DescribeCudaDevice(0);
+  if (gpu.ok()) GTEST_SKIP() << "a GPU is usable here: " << *gpu;
+  // cuda asked for explicitly: the reason, not a silent CPU.
+  StatusOr<std::unique_ptr<Backend>> cuda = CreateBackend({.device = DeviceKind::kCuda});
+  ASSERT_FALSE(cuda.ok());
+  EXPECT_EQ(cuda.status().message(), gpu.status().message());
+  StatusOr<std::unique_ptr<Backend>> fallback =
+      CreateBackend({.device = DeviceKind::kAuto, .num_threads = 1});
+  ASSERT_TRUE(fallback.ok()) << fallback.status().message();
+  EXPECT_STREQ((*fallback)->name(), "cpu");
+}
+
+}  // namespace
+}  // namespace gs

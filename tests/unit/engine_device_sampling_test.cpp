@@ -1,0 +1,194 @@
+// The engine's device-sampling path (backends whose SamplesOnDevice() is true), run on the CPU:
+// a backend that forwards every op to CpuBackend and samples with ref::SampleRow, the twin of
+// the CUDA sampler. Greedy (with and without penalties and bias) must pick what host sampling
+// picks; seeded sampling must not depend on the batch; logprobs come through.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/engine.h"
+#include "engine/gguf/gguf_file.h"
+#include "kernels/ref/sampling_ref.h"
+
+namespace gs {
+namespace {
+
+class RefSamplingBackend final : public Backend {
+ public:
+  const char* name() const override { return "ref-sampling"; }
+  std::string Describe() const override { return "cpu with the reference device sampler"; }
+  StatusOr<Weight> LoadWeight(const GgufTensorInfo& t) override { return cpu_.LoadWeight(t); }
+  int64_t FreeMemoryBytes() const override { return cpu_.FreeMemoryBytes(); }
+  Status AllocateKv(const KvLayout& layout) override { return cpu_.AllocateKv(layout); }
+  Act Alloc(int64_t num_rows, int64_t num_cols) override { return cpu_.Alloc(num_rows, num_cols); }
+  void ResetArena() override { cpu_.ResetArena(); }
+  void Embed(const Batch& b, const Weight& t, float s, Act out) override {
+    cpu_.Embed(b, t, s, out);
+  }
+  void RmsNorm(Act x, const Weight& w, float eps, Act out) override {
+    cpu_.RmsNorm(x, w, eps, out);
+  }
+  void NormAdd(Act x, const Weight& w, float eps, Act r) override { cpu_.NormAdd(x, w, eps, r); }
+  void MatMuls(Act x, std::initializer_list<MatMulTarget> t) override { cpu_.MatMuls(x, t); }
+  void QkNormRope(const Batch& b, Act x, int32_t n, const Weight* w, float eps, float base,
+                  float scale) override {
+    cpu_.QkNormRope(b, x, n, w, eps, base, scale);
+  }
+  void StoreKv(const Batch& b, int32_t l, int32_t g, Act k, Act v) override {
+    cpu_.StoreKv(b, l, g, k, v);
+  }
+  void Attention(const Batch& b, int32_t l, int32_t g, Act q, const AttentionSpec& s,
+                 Act out) override {
+    cpu_.Attention(b, l, g, q, s, out);
+  }
+  void GeGlu(Act gate, Act up) override { cpu_.GeGlu(gate, up); }
+  void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
+    cpu_.GatherRows(x, rows, out);
+  }
+  void ReadLogits(Act x, float softcap, float* host_out) override {
+    ADD_FAILURE() << "a device-sampling backend's logits must not be read";
+    cpu_.ReadLogits(x, softcap, host_out);
+  }
+  Act LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) override {
+    EXPECT_EQ(host_out, nullptr);
+    return cpu_.Alloc(num_rows, num_cols);
+  }
+  bool SamplesOnDevice() const override { return true; }
+  void SampleLogits(Act logits, float softcap, std::span<const DeviceSampleRow> rows,
+                    std::span<SampleRowResult> out) override {
+    ASSERT_EQ(logits.num_rows, static_cast<int64_t>(rows.size()));
+    cpu_.ReadLogits(logits, softcap, logits.data);  // the softcap, in place
+    for (size_t r = 0; r < rows.size(); ++r) {
+      out[r] = ref::SampleRow(
+          logits.data + r * logits.num_cols, static_cast<int32_t>(logits.num_cols), rows[r].params,
+          rows[r].penalties.data(), static_cast<int32_t>(rows[r].penalties.size()),
+          rows[r].bias.data(), static_cast<int32_t>(rows[r].bias.size()));
+    }
+    ++num_sample_calls;
+  }
+
+  int num_sample_calls = 0;
+
+ private:
+  CpuBackend cpu_{2};
+};
+
+class EngineDeviceSamplingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StatusOr<std::unique_ptr<GgufFile>> f =
+        GgufFile::Open(std::string(GS_FIXTURE_DIR) + "/tiny_gemma3.gguf");
+    ASSERT_TRUE(f.ok()) << f.status().message();
+    file_ = std::move(f).value();
+  }
+
+  // Runs the requests made by make(i) for i in ids on a fresh engine, all submitted at once.
+  std::vector<std::vector<SampledToken>> Run(Backend& backend,
+                                             const std::vector<EngineRequest>& requests) {
+    StatusOr<std::unique_ptr<Model>> model = LoadModel(*file_, backend);
+    EXPECT_TRUE(model.ok()) << model.status().message();
+    EngineOptions options;
+    options.kv_cache_bytes = 8 << 20;
+    StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, backend, options);
+    EXPECT_TRUE(engine.ok()) << engine.status().message();
+    (*engine)->Start();
+    auto signal = std::make_shared<StreamSignal>();
+    std::vector<std::shared_ptr<RequestStream>> streams;
+    for (EngineRequest r : requests) {
+      r.stream = std::make_shared<RequestStream>(signal);
+      streams.push_back(r.stream);
+      std::vector<EngineRequest> one;
+      one.push_back(std::move(r));
+      EXPECT_TRUE((*engine)->Submit(std::move(one)));
+    }
+    std::vector<std::vector<SampledToken>> out(requests.size());
+    for (size_t i = 0; i < streams.size(); ++i) {
+      for (int wait = 0; wait < 4000; ++wait) {
+        RequestUpdate u;
+        if (!streams[i]->Take(&u)) {
+          signal->Wait(std::chrono::milliseconds(5));
+          continue;
+        }
+        out[i].insert(out[i].end(), u.tokens.begin(), u.tokens.end());
+        if (u.finish != FinishReason::kNone) break;
+      }
+    }
+    (*engine)->Stop();
+    return out;
+  }
+
+  EngineRequest Request(int seed, float temperature) {
+    std::mt19937 rng(seed);
+    EngineRequest r;
+    r.prompt.resize(3 + rng() % 20);
+    for (int32_t& id : r.prompt) id = static_cast<int32_t>(rng() % 256);
+    r.max_new_tokens = 12;
+    r.sampling.temperature = temperature;
+    r.sampling.top_k = temperature > 0 ? 40 : 0;
+    r.sampling.seed = static_cast<uint64_t>(seed);
+    return r;
+  }
+
+  static std::vector<int32_t> Ids(const std::vector<SampledToken>& tokens) {
+    std::vector<int32_t> ids;
+    for (const SampledToken& t : tokens) ids.push_back(t.id);
+    return ids;
+  }
+
+  std::unique_ptr<GgufFile> file_;
+};
+
+TEST_F(EngineDeviceSamplingTest, GreedyPicksWhatHostSamplingPicks) {
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 6; ++i) {
+    EngineRequest r = Request(i, 0.0f);
+    if (i == 1) r.sampling.repetition_penalty = 1.3f;
+    if (i == 2) {
+      r.sampling.presence_penalty = 0.8f;
+      r.sampling.frequency_penalty = 0.5f;
+    }
+    if (i == 3) r.sampling.logit_bias = {{7, 5.0f}, {9, -100.0f}};
+    if (i == 4) {
+      r.want_logprobs = true;
+      r.num_top_logprobs = 3;
+    }
+    requests.push_back(r);
+  }
+  CpuBackend host(2);
+  RefSamplingBackend device;
+  const auto want = Run(host, requests);
+  const auto got = Run(device, requests);
+  EXPECT_GT(device.num_sample_calls, 0);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_EQ(want[i].size(), 12u) << i;
+    EXPECT_EQ(Ids(got[i]), Ids(want[i])) << "request " << i;
+  }
+  // Logprobs: the device path reports the same values as the host's ComputeLogprobs.
+  for (size_t t = 0; t < got[4].size(); ++t) {
+    EXPECT_NEAR(got[4][t].logprob, want[4][t].logprob, 1e-4);
+    ASSERT_EQ(got[4][t].top.size(), 3u);
+    for (size_t k = 0; k < 3; ++k) {
+      EXPECT_EQ(got[4][t].top[k].id, want[4][t].top[k].id);
+      EXPECT_NEAR(got[4][t].top[k].logprob, want[4][t].top[k].logprob, 1e-4);
+    }
+  }
+}
+
+TEST_F(EngineDeviceSamplingTest, SeededSamplingDoesNotDependOnTheBatch) {
+  std::vector<EngineRequest> batch;
+  for (int i = 0; i < 5; ++i) batch.push_back(Request(100 + i, 1.0f));
+  RefSamplingBackend together_backend, alone_backend;
+  const auto together = Run(together_backend, batch);
+  for (int i = 0; i < 5; ++i) {
+    RefSamplingBackend backend;
+    const auto alone = Run(backend, {batch[i]});
+    EXPECT_EQ(Ids(alone[0]), Ids(together[i])) << "request " << i;
+  }
+  // Different seeds give different streams (12 tokens over a 256-token vocabulary).
+  EXPECT_NE(Ids(together[0]), Ids(together[1]));
+}
+
+}  // namespace
+}  // namespace gs

@@ -1,0 +1,295 @@
+// Synthetic models (engine/model/synthetic_model.h): the config follows the shape, every weight
+// type decodes to values of the promised spread and loads on the CPU backend, a forward pass
+// gives finite logits of a sane spread (also 48 layers deep), and the weights depend on the seed
+// only (not on the number of generation threads).
+#include "engine/model/synthetic_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "engine/cpu/cpu_backend.h"
+#include "engine/generator.h"
+#include "kernels/ref/quant_ref.h"
+
+namespace gs {
+namespace {
+
+// The default model's shape (configs/models/gemma3-270m.json) with fewer layers and a smaller
+// vocabulary, so that a test runs in milliseconds; 6 layers keep one global layer (5).
+SyntheticShape Small270m() {
+  SyntheticShape s;
+  s.name = "gemma3-270m-small";
+  s.num_layers = 6;
+  s.hidden = 640;
+  s.ffn_hidden = 2048;
+  s.num_heads = 4;
+  s.num_kv_heads = 1;
+  s.head_dim = 256;
+  s.num_vocab = 4096;
+  s.context_length = 32768;
+  s.sliding_window = 512;
+  return s;
+}
+
+struct Stats {
+  double mean = 0, sd = 0;
+};
+
+Stats Moments(const std::vector<float>& v) {
+  Stats s;
+  for (float x : v) s.mean += x;
+  s.mean /= v.size();
+  for (float x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = std::sqrt(s.sd / v.size());
+  return s;
+}
+
+// Logits after a short prompt, through the Generator as the benchmark runs it.
+std::vector<float> PromptLogits(const SyntheticModel& m, CpuBackend& backend,
+                                std::vector<int32_t> prompt) {
+  KvBudget budget;
+  budget.kv_cache_bytes = int64_t{32} << 20;
+  StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(m.model(), backend, budget);
+  EXPECT_TRUE(gen.ok()) << gen.status().message();
+  std::vector<float> logits(m.config().num_vocab);
+  const int32_t seq = (*gen)->AddSequence();
+  const Status s = (*gen)->Extend(seq, prompt, logits.data());
+  EXPECT_TRUE(s.ok()) << s.message();
+  return logits;
+}
+
+const std::vector<int32_t> kPrompt = {2, 17, 4000, 123, 9, 9, 3071, 1};
+
+TEST(SyntheticModelTest, ConfigFollowsTheShape) {
+  SyntheticShape s = Small270m();
+  s.num_layers = 18;
+  StatusOr<ModelConfig> c = SyntheticModelConfig(s);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->architecture, "gemma3");
+  EXPECT_FLOAT_EQ(c->attn_scale, 1.0f / 16);
+  EXPECT_NEAR(c->embed_scale, std::sqrt(640.0f), 1e-5);
+  ASSERT_EQ(c->kv_groups.size(), 2u);
+  std::vector<int32_t> global;
+  for (int32_t i = 0; i < c->num_layers; ++i) {
+    const LayerConfig& l = c->layers[i];
+    if (l.kind == AttentionKind::kGlobal) {
+      global.push_back(i);
+      EXPECT_EQ(l.rope_base, 1e6f);
+      EXPECT_EQ(l.window, 0);
+    } else {
+      EXPECT_EQ(l.rope_base, 1e4f);
+      EXPECT_EQ(l.window, 512);
+    }
+  }
+  EXPECT_EQ(global, (std::vector<int32_t>{5, 11, 17}));
+
+  // 27B's query_pre_attn_scalar and linear RoPE scaling on global layers only.
+  s.query_pre_attn_scalar = 168;
+  s.rope_scaling_factor = 8;
+  c = SyntheticModelConfig(s);
+  ASSERT_TRUE(c.ok());
+  EXPECT_FLOAT_EQ(c->attn_scale, 1.0f / std::sqrt(168.0f));
+  EXPECT_FLOAT_EQ(c->layers[5].rope_freq_scale, 0.125f);
+  EXPECT_FLOAT_EQ(c->layers[4].rope_freq_scale, 1.0f);
+}
+
+TEST(SyntheticModelTest, BadShapesAreRefusedWithTheField) {
+  SyntheticShape s = Small270m();
+  s.num_kv_heads = 3;
+  StatusOr<ModelConfig> c = SyntheticModelConfig(s);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("num_kv_heads"), std::string::npos);
+  s = Small270m();
+  s.hidden = 0;
+  c = SyntheticModelConfig(s);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("hidden"), std::string::npos);
+  // Rows that are not whole quant blocks.
+  s = Small270m();
+  s.hidden = 640 + 16;
+  CpuBackend backend(1);
+  StatusOr<std::unique_ptr<SyntheticModel>> m =
+      SyntheticModel::Create(s, {.mix = WeightMix::kQ8_0}, backend);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("Q8_0"), std::string::npos) << m.status().message();
+}
+
+TEST(SyntheticModelTest, WeightMixNamesRoundTrip) {
+  for (const char* name : {"bf16", "f16", "q8_0", "q5_0", "q4_0", "q4_k", "q6_k", "q4_k_m"}) {
+    StatusOr<WeightMix> mix = ParseWeightMix(name);
+    ASSERT_TRUE(mix.ok()) << name;
+    EXPECT_STREQ(WeightMixName(*mix), name);
+  }
+  EXPECT_FALSE(ParseWeightMix("q4_k_s").ok());
+}
+
+// The q4_k_m mix mirrors the default model's file: 640-value rows fall back to 32-value types.
+TEST(SyntheticModelTest, Q4KMMixMirrorsTheDefaultModel) {
+  CpuBackend backend(2);
+  StatusOr<std::unique_ptr<SyntheticModel>> m = SyntheticModel::Create(Small270m(), {}, backend);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  auto type = [&](const std::string& name) { return (*m)->FindTensor(name)->type; };
+  EXPECT_EQ(type("token_embd.weight"), GgmlType::kQ8_0);
+  EXPECT_EQ(type("blk.0.attn_q.weight"), GgmlType::kQ5_0);
+  EXPECT_EQ(type("blk.0.attn_k.weight"), GgmlType::kQ5_0);
+  EXPECT_EQ(type("blk.0.attn_v.weight"), GgmlType::kQ8_0);
+  EXPECT_EQ(type("blk.0.attn_output.weight"), GgmlType::kQ4_K);
+  EXPECT_EQ(type("blk.0.ffn_gate.weight"), GgmlType::kQ5_0);
+  EXPECT_EQ(type("blk.0.ffn_up.weight"), GgmlType::kQ5_0);
+  EXPECT_EQ(type("blk.0.ffn_down.weight"), GgmlType::kQ6_K);
+  EXPECT_EQ(type("blk.0.attn_norm.weight"), GgmlType::kF32);
+  EXPECT_EQ((*m)->FindTensor("output.weight"), nullptr);  // tied
+  // 6 layers x 13 tensors, token_embd and output_norm.
+  EXPECT_EQ((*m)->tensors().size(), 6u * 13 + 2);
+}
+
+// Every matrix decodes to mean ~0 and sd ~1/sqrt(num_cols); norms sit in [0.9, 1.1].
+TEST(SyntheticModelTest, EveryWeightTypeDecodesToThePromisedSpread) {
+  for (WeightMix mix : {WeightMix::kBf16, WeightMix::kF16, WeightMix::kQ8_0, WeightMix::kQ5_0,
+                        WeightMix::kQ4_0, WeightMix::kQ4_K, WeightMix::kQ6_K, WeightMix::kQ4_K_M}) {
+    SCOPED_TRACE(WeightMixName(mix));
+    CpuBackend backend(2);
+    StatusOr<std::unique_ptr<SyntheticModel>> m =
+        SyntheticModel::Create(Small270m(), {.mix = mix, .seed = 3}, backend);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    for (const GgufTensorInfo& t : (*m)->tensors()) {
+      if (t.name.rfind("blk.1.", 0) != 0 && t.name.rfind("token_embd", 0) != 0) continue;
+      SCOPED_TRACE(t.name);
+      const int64_t num_rows = std::min<int64_t>(t.ne[1], 64);
+      std::vector<float> values(num_rows * t.ne[0]);
+      const size_t row_bytes = RowBytes(t.type, t.ne[0]);
+      for (int64_t r = 0; r < num_rows; ++r) {
+        ref::DequantizeRow(t.type, t.data + r * row_bytes, values.data() + r * t.ne[0], t.ne[0]);
+      }
+      const Stats s = Moments(values);
+      if (t.num_dims == 1) {
+        EXPECT_NEAR(s.mean, 1.0, 0.02);
+        for (float x : values) ASSERT_TRUE(x >= 0.9f && x <= 1.1f) << x;
+        continue;
+      }
+      const double sigma = 1.0 / std::sqrt(static_cast<double>(t.ne[0]));
+      EXPECT_NEAR(s.sd / sigma, 1.0, 0.1);
+      EXPECT_LT(std::fabs(s.mean), 0.1 * sigma);
+    }
+  }
+}
+
+TEST(SyntheticModelTest, EveryWeightTypeRunsOnTheCpuWithSaneLogits) {
+  for (WeightMix mix : {WeightMix::kBf16, WeightMix::kF16, WeightMix::kQ8_0, WeightMix::kQ5_0,
+                        WeightMix::kQ4_0, WeightMix::kQ4_K, WeightMix::kQ6_K, WeightMix::kQ4_K_M}) {
+    SCOPED_TRACE(WeightMixName(mix));
+    CpuBackend backend(2);
+    StatusOr<std::unique_ptr<SyntheticModel>> m =
+        SyntheticModel::Create(Small270m(), {.mix = mix, .seed = 1}, backend);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    const std::vector<float> logits = PromptLogits(**m, backend, kPrompt);
+    for (float x : logits) ASSERT_TRUE(std::isfinite(x));
+    // The final norm gives unit-spread rows and the embedding rows have sd 1/sqrt(hidden).
+    const Stats s = Moments(logits);
+    EXPECT_GT(s.sd, 0.3);
+    EXPECT_LT(s.sd, 3.0);
+  }
+}
+
+TEST(SyntheticModelTest, TheSeedDecidesTheLogits) {
+  auto logits = [](uint64_t seed) {
+    CpuBackend backend(2);
+    StatusOr<std::unique_ptr<SyntheticModel>> m =
+        SyntheticModel::Create(Small270m(), {.seed = seed}, backend);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return PromptLogits(**m, backend, kPrompt);
+  };
+  const std::vector<float> a = logits(7), b = logits(7), c = logits(8);
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  EXPECT_NE(a, c);
+}
+
+TEST(SyntheticModelTest, BytesDoNotDependOnTheNumberOfThreads) {
+  SyntheticShape s = Small270m();
+  s.num_layers = 1;
+  s.num_vocab = 8192;  // a bf16 embedding of 10 MB: several generation chunks
+  CpuBackend backend(1);
+  StatusOr<std::unique_ptr<SyntheticModel>> one =
+      SyntheticModel::Create(s, {.mix = WeightMix::kBf16, .seed = 4, .num_threads = 1}, backend);
+  StatusOr<std::unique_ptr<SyntheticModel>> three =
+      SyntheticModel::Create(s, {.mix = WeightMix::kBf16, .seed = 4, .num_threads = 3}, backend);
+  ASSERT_TRUE(one.ok() && three.ok());
+  ASSERT_EQ((*one)->tensors().size(), (*three)->tensors().size());
+  for (size_t i = 0; i < (*one)->tensors().size(); ++i) {
+    const GgufTensorInfo& a = (*one)->tensors()[i];
+    const GgufTensorInfo& b = (*three)->tensors()[i];
+    ASSERT_EQ(a.num_bytes, b.num_bytes);
+    EXPECT_EQ(std::memcmp(a.data, b.data, a.num_bytes), 0) << a.name;
+  }
+}
+
+TEST(SyntheticModelTest, UntiedOutputHasItsOwnWeights) {
+  SyntheticShape s = Small270m();
+  CpuBackend backend(2);
+  StatusOr<std::unique_ptr<SyntheticModel>> tied = SyntheticModel::Create(s, {.seed = 2}, backend);
+  s.tied_embedding = false;
+  StatusOr<std::unique_ptr<SyntheticModel>> untied =
+      SyntheticModel::Create(s, {.seed = 2}, backend);
+  ASSERT_TRUE(tied.ok() && untied.ok());
+  const GgufTensorInfo* out = (*untied)->FindTensor("output.weight");
+  ASSERT_NE(out, nullptr);
+  EXPECT_EQ(out->type, GgmlType::kQ8_0);  // the q4_k_m mix, 640-value rows: Q6_K -> Q8_0
+  const std::vector<float> a = PromptLogits(**tied, backend, kPrompt);
+  const std::vector<float> b = PromptLogits(**untied, backend, kPrompt);
+  for (float x : b) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_NE(a, b);  // same seed, same other weights: only the projection differs
+  EXPECT_GT(Moments(b).sd, 0.3);
+}
+
+TEST(SyntheticModelTest, SharedBytesStillGiveDistinctTensors) {
+  CpuBackend backend(2);
+  StatusOr<std::unique_ptr<SyntheticModel>> shared =
+      SyntheticModel::Create(Small270m(), {.seed = 5, .share_bytes = true}, backend);
+  StatusOr<std::unique_ptr<SyntheticModel>> distinct =
+      SyntheticModel::Create(Small270m(), {.seed = 5}, backend);
+  ASSERT_TRUE(shared.ok() && distinct.ok());
+  EXPECT_EQ((*shared)->num_weight_bytes(), (*distinct)->num_weight_bytes());
+  EXPECT_LT((*shared)->num_host_bytes(), (*distinct)->num_host_bytes() / 2);
+  EXPECT_GE((*distinct)->num_host_bytes(), (*distinct)->num_weight_bytes());
+  const GgufTensorInfo* a = (*shared)->FindTensor("blk.0.ffn_down.weight");
+  const GgufTensorInfo* b = (*shared)->FindTensor("blk.1.ffn_down.weight");
+  EXPECT_NE(std::memcmp(a->data, b->data, a->num_bytes), 0);
+  const std::vector<float> logits = PromptLogits(**shared, backend, kPrompt);
+  for (float x : logits) ASSERT_TRUE(std::isfinite(x));
+  EXPECT_GT(Moments(logits).sd, 0.3);
+}
+
+// 48 layers, the 12B's depth, on narrow matrices: the residual stream grows but stays finite.
+TEST(SyntheticModelTest, DeepModelStaysFinite) {
+  SyntheticShape s;
+  s.num_layers = 48;
+  s.hidden = 256;
+  s.ffn_hidden = 512;
+  s.num_heads = 2;
+  s.num_kv_heads = 1;
+  s.head_dim = 128;
+  s.num_vocab = 1024;
+  s.context_length = 4096;
+  s.sliding_window = 16;
+  CpuBackend backend(2);
+  for (WeightMix mix : {WeightMix::kQ4_K_M, WeightMix::kBf16}) {
+    StatusOr<std::unique_ptr<SyntheticModel>> m =
+        SyntheticModel::Create(s, {.mix = mix, .seed = 9}, backend);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    std::vector<int32_t> prompt(40);
+    std::iota(prompt.begin(), prompt.end(), 100);
+    const std::vector<float> logits = PromptLogits(**m, backend, prompt);
+    for (float x : logits) ASSERT_TRUE(std::isfinite(x));
+    const Stats st = Moments(logits);
+    EXPECT_GT(st.sd, 0.3) << WeightMixName(mix);
+    EXPECT_LT(st.sd, 3.0) << WeightMixName(mix);
+  }
+}
+
+}  // namespace
+}  // namespace gs
