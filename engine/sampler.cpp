@@ -126,6 +126,7 @@ void Sampler::ProcessLogits(float* logits, int32_t num_vocab) const {
   if (p.repetition_penalty != 1.0f) {
     for (int32_t id : seen_) {
       float& l = logits[id];
+      if (!(l > -std::numeric_limits<float>::infinity())) continue;  // masked or NaN: as is
       // A tiny penalty must not turn a logit into infinity (and the softmax into NaN).
       l = l > 0 ? std::min(l / p.repetition_penalty, std::numeric_limits<float>::max())
                 : std::max(l * p.repetition_penalty, std::numeric_limits<float>::lowest());

@@ -125,6 +125,7 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     GS_CUDA_CHECK(cudaGetDeviceProperties(&prop, options_.device_idx));
     num_sms_ = prop.multiProcessorCount;
+    max_shared_bytes_ = prop.sharedMemPerBlockOptin;
     description_ = std::string("cuda, ") + prop.name + " (" +
                    std::to_string(prop.totalGlobalMem >> 30) + " GiB, sm_" +
                    std::to_string(prop.major) + std::to_string(prop.minor) + ")";
@@ -190,6 +191,12 @@ class CudaBackend final : public Backend {
     if (!cuda::AttentionSupportsHeadDim(layout.head_dim)) {
       return Status::Error("the CUDA backend's attention supports head dims 256 and 512, not " +
                            std::to_string(layout.head_dim));
+    }
+    if (cuda::AttentionSharedMemBytes(layout.head_dim) > max_shared_bytes_) {
+      return Status::Error("attention at head dim " + std::to_string(layout.head_dim) + " needs " +
+                           std::to_string(cuda::AttentionSharedMemBytes(layout.head_dim)) +
+                           " bytes of shared memory per block; this GPU allows " +
+                           std::to_string(max_shared_bytes_));
     }
     layout_ = layout;
     const bool fp8 = options_.kv_type == KvCacheType::kFp8;
@@ -574,16 +581,21 @@ class CudaBackend final : public Backend {
 
   // Weights: padded by 16 bytes, as the product kernels may read up to the next 16-byte
   // boundary past a matrix's last byte.
+  // On stream_, so that kernels reading the weight (the bf16 expansion) are ordered after the
+  // copy (stream_ does not synchronize with the legacy default stream), and waited for, as data
+  // may be a temporary.
   void* Upload(const void* data, size_t num_bytes) {
     void* p = Allocate(num_bytes + 16);
-    GS_CUDA_CHECK(cudaMemcpy(p, data, num_bytes, cudaMemcpyHostToDevice));
-    GS_CUDA_CHECK(cudaMemset(static_cast<uint8_t*>(p) + num_bytes, 0, 16));
+    GS_CUDA_CHECK(cudaMemcpyAsync(p, data, num_bytes, cudaMemcpyHostToDevice, stream_));
+    GS_CUDA_CHECK(cudaMemsetAsync(static_cast<uint8_t*>(p) + num_bytes, 0, 16, stream_));
+    GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return p;
   }
 
   CudaBackendOptions options_;
   std::string description_;
   int32_t num_sms_ = 1;
+  size_t max_shared_bytes_ = 0;  // per block, after opting in
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::GemmBf16> gemm_;
   std::vector<void*> allocations_;  // weights and the KV pool, freed at destruction

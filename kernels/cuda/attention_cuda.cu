@@ -176,8 +176,10 @@ __global__ void __launch_bounds__(PrefillShape<kHeadDim>::kThreads, 1)
 
   for (int32_t key_tile = key_begin; key_tile < key_end; key_tile += kKeyTile) {
     __syncthreads();  // the previous tile's reads of sk/svt/sx are done; Q is written
+    // Consecutive lanes take consecutive keys: the transposed V stores of a warp then fall on
+    // consecutive 2-byte addresses (conflict-free) instead of one bank per lane.
     for (int idx = threadIdx.x; idx < kKeyTile * (kHeadDim / 8); idx += Shape::kThreads) {
-      const int j = idx / (kHeadDim / 8), c = (idx % (kHeadDim / 8)) * 8;
+      const int j = idx % kKeyTile, c = (idx / kKeyTile) * 8;
       const int32_t key = key_tile + j;
       uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
       const int32_t block = key < key_end ? blocks[key / p.block_size] : -1;
@@ -363,33 +365,46 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const int32_t pos = p.positions[split.row_idx];
   const int32_t* blocks = p.block_ids + p.block_indptr[split.seq_idx];
 
-  for (int32_t key = split.key_begin + warp; key < split.key_end; key += kDecodeWarps) {
-    const int32_t block = blocks[key / p.block_size];
-    // Warp-uniform: the plan's range holds only visible keys of live blocks; checked anyway.
-    if (block < 0 || !Visible(key, pos, p.window)) continue;
-    const int64_t row =
-        (static_cast<int64_t>(block) * p.block_size + key % p.block_size) * p.num_kv_heads +
-        kv_head_idx;
-    float kf[kPerLane], vf[kPerLane];
+  // kKeys keys per warp per iteration, all loads issued before the first use: one key's two
+  // 16-byte loads per lane leave too few bytes in flight to cover memory latency.
+  constexpr int kKeys = kGroup * kHeadDim <= 1024 ? 2 : 1;  // registers permitting
+  for (int32_t key0 = split.key_begin + warp; key0 < split.key_end; key0 += kKeys * kDecodeWarps) {
+    float kf[kKeys][kPerLane], vf[kKeys][kPerLane];
+    bool live[kKeys];
 #pragma unroll
-    for (int c = 0; c < kLoads; ++c) {
-      Load8AsF32<kKv>(p.k_cache, row * kHeadDim + c * 256 + lane * 8, RowScale(p.k_scale, row),
-                      kf + c * 8);
-      Load8AsF32<kKv>(p.v_cache, row * kHeadDim + c * 256 + lane * 8, RowScale(p.v_scale, row),
-                      vf + c * 8);
+    for (int u = 0; u < kKeys; ++u) {
+      const int32_t key = key0 + u * kDecodeWarps;
+      // Warp-uniform: the plan's range holds only visible keys of live blocks; checked anyway.
+      const int32_t block = key < split.key_end ? blocks[key / p.block_size] : -1;
+      live[u] = block >= 0 && Visible(key, pos, p.window);
+      if (!live[u]) continue;
+      const int64_t row =
+          (static_cast<int64_t>(block) * p.block_size + key % p.block_size) * p.num_kv_heads +
+          kv_head_idx;
+#pragma unroll
+      for (int c = 0; c < kLoads; ++c) {
+        Load8AsF32<kKv>(p.k_cache, row * kHeadDim + c * 256 + lane * 8, RowScale(p.k_scale, row),
+                        kf[u] + c * 8);
+        Load8AsF32<kKv>(p.v_cache, row * kHeadDim + c * 256 + lane * 8, RowScale(p.v_scale, row),
+                        vf[u] + c * 8);
+      }
     }
 #pragma unroll
-    for (int h = 0; h < kGroup; ++h) {
-      float dot = 0.f;
+    for (int u = 0; u < kKeys; ++u) {
+      if (!live[u]) continue;
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) dot += q[h][i] * kf[i];
-      const float s = Softcap(WarpSum(dot), p.softcap) * kLog2e;
-      const float m_new = fmaxf(m[h], s);
-      const float alpha = exp2f(m[h] - m_new), weight = exp2f(s - m_new);
-      m[h] = m_new;
-      l[h] = l[h] * alpha + weight;
+      for (int h = 0; h < kGroup; ++h) {
+        float dot = 0.f;
 #pragma unroll
-      for (int i = 0; i < kPerLane; ++i) acc[h][i] = acc[h][i] * alpha + weight * vf[i];
+        for (int i = 0; i < kPerLane; ++i) dot += q[h][i] * kf[u][i];
+        const float s = Softcap(WarpSum(dot), p.softcap) * kLog2e;
+        const float m_new = fmaxf(m[h], s);
+        const float alpha = exp2f(m[h] - m_new), weight = exp2f(s - m_new);
+        m[h] = m_new;
+        l[h] = l[h] * alpha + weight;
+#pragma unroll
+        for (int i = 0; i < kPerLane; ++i) acc[h][i] = acc[h][i] * alpha + weight * vf[u][i];
+      }
     }
   }
 
@@ -502,6 +517,10 @@ void Run(const PagedAttentionParams& p, cudaStream_t stream) {
 }  // namespace
 
 bool AttentionSupportsHeadDim(int32_t head_dim) { return head_dim == 256 || head_dim == 512; }
+
+size_t AttentionSharedMemBytes(int32_t head_dim) {
+  return head_dim == 512 ? PrefillShape<512>::kSmemBytes : PrefillShape<256>::kSmemBytes;
+}
 
 void PagedAttention(const PagedAttentionParams& p, cudaStream_t stream) {
   const bool fp8 = p.kv_type == KvType::kFp8;

@@ -12,6 +12,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -50,8 +51,8 @@ struct AttentionPlanInputs {
   const int32_t* positions;    // [num_tokens] host
   int32_t num_seqs;
   int32_t window;        // 0: global
-  int32_t num_kv_heads;  // thread blocks per split (times the head chunks)
-  int32_t num_sms;       // the device's multiprocessors: splits aim at two blocks per SM
+  int32_t num_kv_heads;  // thread blocks per split, at least (head chunks may multiply it)
+  int32_t num_sms;       // the device's multiprocessors: splits aim at 8 blocks per SM
 };
 // Every query row belongs to exactly one tile or one decode row; a decode row's splits cover
 // its visible keys [max(0, pos - window + 1), pos] exactly, in order, none empty.
@@ -81,6 +82,9 @@ struct PagedAttentionParams {
   float* partial_lse;  // [num_splits, num_heads] workspace
 };
 bool AttentionSupportsHeadDim(int32_t head_dim);
+// Shared memory one prefill block needs (over 48 KB: the kernel opts in; 157 KB at head dim 512
+// fits sm_80 and sm_90 but not sm_86/sm_89's 99 KB).
+size_t AttentionSharedMemBytes(int32_t head_dim);
 // Runs the prefill tiles and the decode splits + combine; every row of the plan gets written.
 void PagedAttention(const PagedAttentionParams& p, cudaStream_t stream);
 

@@ -1,6 +1,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
+#include <cfloat>
+
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/reduce_cuda.cuh"
@@ -92,8 +94,9 @@ __global__ void KvStoreKernel(KvStoreParams p) {
   }
   // A zero row keeps scale 1 so that quantization never divides by zero.
   const float k_row_max = WarpMax(k_max), v_row_max = WarpMax(v_max);
-  const float k_s = k_row_max > 0 ? k_row_max / 448.0f : 1.0f;
-  const float v_s = v_row_max > 0 ? v_row_max / 448.0f : 1.0f;
+  // FLT_MIN: a row whose largest value is denormal must not get scale 0 (and 0/0 values).
+  const float k_s = k_row_max > 0 ? fmaxf(k_row_max / 448.0f, FLT_MIN) : 1.0f;
+  const float v_s = v_row_max > 0 ? fmaxf(v_row_max / 448.0f, FLT_MIN) : 1.0f;
   auto* k_cache = static_cast<__nv_fp8_e4m3*>(p.k_cache);
   auto* v_cache = static_cast<__nv_fp8_e4m3*>(p.v_cache);
   for (int i = lane; i < p.head_dim; i += 32) {

@@ -339,7 +339,8 @@ __global__ void __launch_bounds__(kThreads) SampleRowsKernel(SampleParams p) {
       if (id < 0 || id >= num_vocab) continue;
       const int32_t count = p.penalty_counts[e];
       float v = s[id];
-      if (r != 1.0f && (p.penalty_in_prompt[e] != 0 || count > 0)) {
+      // -inf (masked) and NaN stay as they are: clamping them to -FLT_MAX would unmask them.
+      if (r != 1.0f && (p.penalty_in_prompt[e] != 0 || count > 0) && v > -INFINITY) {
         v = v > 0 ? fminf(__fdiv_rn(v, r), FLT_MAX) : fmaxf(__fmul_rn(v, r), -FLT_MAX);
       }
       if (count > 0 && (rp.presence_penalty != 0.0f || rp.frequency_penalty != 0.0f)) {

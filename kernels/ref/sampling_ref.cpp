@@ -85,8 +85,14 @@ Selection Select(const float* y, int32_t num_vocab, const SampleRowParams& p) {
   if (p.min_p > 0.0f) {
     // float, as the host sampler; min_p >= 1 keeps the maxima only.
     const float t_m = std::min(m, m + std::log(p.min_p));
+    // Values equal to the maximum are kept whatever the rounding (t_m <= m exactly), so only
+    // the others can flip; with min_p >= 1 no rounding is involved at all.
     double nearest = INFINITY;
-    for (float v : sorted) nearest = std::min(nearest, std::fabs(double{v} - t_m));
+    if (p.min_p < 1.0f) {
+      for (float v : sorted) {
+        if (v != m) nearest = std::min(nearest, std::fabs(double{v} - t_m));
+      }
+    }
     s.margin = std::min(s.margin, nearest / std::max(1.0, std::fabs(double{t_m})));
     t = std::max(t, t_m);
   }
@@ -107,8 +113,9 @@ void ProcessRowLogits(const float* logits, int32_t num_vocab, const SampleRowPar
   for (const PenaltyToken& pt : std::span(penalties, num_penalties)) {
     if (pt.id < 0 || pt.id >= num_vocab) continue;
     float& y = out[pt.id];
-    if (r != 1.0f && (pt.in_prompt || pt.output_count > 0)) {
-      // A tiny penalty must not turn a logit into infinity (and the softmax into NaN).
+    if (r != 1.0f && (pt.in_prompt || pt.output_count > 0) && y > -INFINITY) {
+      // A tiny penalty must not turn a logit into infinity (and the softmax into NaN); -inf
+      // (masked) and NaN stay as they are.
       y = y > 0 ? std::min(y / r, FLT_MAX) : std::max(y * r, -FLT_MAX);
     }
     if (pt.output_count > 0 &&

@@ -46,7 +46,20 @@ float DecodeE4m3(uint8_t bits) {
 // blocks laid out in order instead of shuffled (the paged result must not depend on it).
 struct CaseResult {
   std::vector<float> out, ref;
+  int32_t head_dim = 0;
 };
+
+// The largest error over (row, head) pairs, each relative to its own norm: a batch-wide norm
+// would let short rows (few keys, large outputs) hide errors in long ones.
+double MaxRowError(const CaseResult& r) {
+  double worst = 0;
+  for (size_t begin = 0; begin < r.out.size(); begin += r.head_dim) {
+    const std::vector<float> out(r.out.begin() + begin, r.out.begin() + begin + r.head_dim);
+    const std::vector<float> ref(r.ref.begin() + begin, r.ref.begin() + begin + r.head_dim);
+    worst = std::max(worst, cuda_test::RelError(out, ref));
+  }
+  return worst;
+}
 CaseResult RunCase(const Case& c, uint32_t seed, bool contiguous) {
   std::mt19937 rng(seed);
   const int32_t kv_width = c.num_kv_heads * c.head_dim;
@@ -60,7 +73,9 @@ CaseResult RunCase(const Case& c, uint32_t seed, bool contiguous) {
   const int32_t num_blocks = block_indptr.back() + 3;
   std::vector<int32_t> pool(num_blocks);
   std::iota(pool.begin(), pool.end(), 0);
-  if (!contiguous) std::shuffle(pool.begin(), pool.end(), rng);
+  // Its own generator: the values drawn below must not depend on the layout.
+  std::mt19937 shuffle_rng(seed ^ 0x5bd1e995u);
+  if (!contiguous) std::shuffle(pool.begin(), pool.end(), shuffle_rng);
   std::vector<int32_t> block_ids(pool.begin(), pool.begin() + block_indptr.back());
   const int64_t num_slots = int64_t{num_blocks} * c.block_size;
 
@@ -114,13 +129,25 @@ CaseResult RunCase(const Case& c, uint32_t seed, bool contiguous) {
     query_start.push_back(query_start.back() + s.num_q);
   }
   const int32_t num_tokens = query_start.back();
-  const std::vector<float> q = cuda_test::RandomFloats(size_t(num_tokens) * q_width, rng, -2, 2);
+  // Large enough that scores reach past a softcap of a few units.
+  const std::vector<float> q = cuda_test::RandomFloats(size_t(num_tokens) * q_width, rng, -8, 8);
+  // Blocks wholly before the first query's window are released, as the KV pool does: their
+  // ids become -1 in the table the kernel sees (the reference still reads their values, which
+  // the window masks anyway).
+  std::vector<int32_t> kernel_block_ids = block_ids;
+  if (c.window > 0) {
+    for (int32_t s = 0; s < num_seqs; ++s) {
+      const int32_t first_pos = c.seqs[s].kv_len - c.seqs[s].num_q;
+      const int32_t num_released = std::max(0, first_pos - c.window + 1) / c.block_size;
+      for (int32_t b = 0; b < num_released; ++b) kernel_block_ids[block_indptr[s] + b] = -1;
+    }
+  }
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
   cuda::AttentionPlan plan = cuda::PlanAttention(
       {query_start.data(), positions.data(), num_seqs, c.window, c.num_kv_heads, 132});
   DeviceBuffer<float> q_dev(q), out_dev(size_t(num_tokens) * q_width);
-  DeviceBuffer<int32_t> pos_dev(positions), indptr_dev(block_indptr), ids_dev(block_ids);
+  DeviceBuffer<int32_t> pos_dev(positions), indptr_dev(block_indptr), ids_dev(kernel_block_ids);
   // Plan arrays as raw bytes (the structs are POD).
   auto upload = [](const auto& v) {
     std::vector<uint8_t> bytes(v.size() * sizeof(v[0]) + 1);
@@ -159,6 +186,7 @@ CaseResult RunCase(const Case& c, uint32_t seed, bool contiguous) {
   cuda::PagedAttention(p, nullptr);
 
   CaseResult result;
+  result.head_dim = c.head_dim;
   result.out = out_dev.Download();
   result.ref.assign(result.out.size(), 0.f);
   for (int32_t s = 0; s < num_seqs; ++s) {
@@ -193,7 +221,7 @@ class AttentionCudaTest : public ::testing::TestWithParam<std::tuple<int, int, i
 TEST_P(AttentionCudaTest, MatchesReferenceOnRaggedBatch) {
   GS_REQUIRE_CUDA_DEVICE();
   const auto [head_dim, block_size, window, kv_type] = GetParam();
-  for (float softcap : {0.0f, 50.0f}) {
+  for (float softcap : {0.0f, 4.0f}) {
     Case c{head_dim,
            8,
            head_dim == 256 ? 2 : 4,
@@ -203,10 +231,10 @@ TEST_P(AttentionCudaTest, MatchesReferenceOnRaggedBatch) {
            static_cast<cuda::KvType>(kv_type),
            SeventeenSeqs()};
     const CaseResult r = RunCase(c, 1234 + head_dim + block_size + window, false);
-    const double err = cuda_test::RelError(r.out, r.ref);
-    // bf16 Q and P in the prefill tiles; fp8 K/V are compared as cached, so only rounding of the
-    // products remains.
-    EXPECT_LT(err, 1e-2) << "softcap " << softcap;
+    // bf16 Q and P in the prefill tiles (a few 1e-3 per row); fp8 K/V are compared as cached,
+    // so only rounding of the products remains. A window off by one or a missed softcap gives
+    // 1e-1 and more on the rows it touches.
+    EXPECT_LT(MaxRowError(r), 2e-2) << "softcap " << softcap;
   }
 }
 
@@ -231,13 +259,17 @@ TEST(AttentionCudaTest, PagedEqualsContiguousLayout) {
   }
 }
 
-TEST(AttentionCudaTest, WideGqaGroupUsesHeadChunks) {
+TEST(AttentionCudaTest, GqaGroupsFromOneToSixteen) {
   GS_REQUIRE_CUDA_DEVICE();
-  // 16 query heads on one KV head: decode blocks take the group in chunks.
+  // 16 query heads on one KV head (decode blocks take the group in chunks), down to one query
+  // head per KV head.
   for (int head_dim : {256, 512}) {
-    Case c{head_dim, 16, 1, 32, 0, 0.0f, cuda::KvType::kBf16, {{300, 1}, {65, 65}, {1, 1}}};
-    const CaseResult r = RunCase(c, 7, false);
-    EXPECT_LT(cuda_test::RelError(r.out, r.ref), 1e-2);
+    for (int num_kv_heads : {1, 4, 16}) {
+      Case c{head_dim, 16,   num_kv_heads,        32,
+             0,        0.0f, cuda::KvType::kBf16, {{300, 1}, {65, 65}, {1, 1}, {2000, 1}}};
+      const CaseResult r = RunCase(c, 7, false);
+      EXPECT_LT(MaxRowError(r), 2e-2) << head_dim << " " << num_kv_heads;
+    }
   }
 }
 

@@ -366,8 +366,9 @@ TEST(GemmBf16Cuda, MatchesF64ReferenceOnBf16Inputs) {
         const std::string what =
             "m=" + std::to_string(m) + " n=" + std::to_string(n) + " k=" + std::to_string(k);
         const std::vector<float> got = Unpad(out.Download(), m, n, ldo, what);
-        // bf16 operands are exact; only f32 accumulation differs from the f64 sum.
-        EXPECT_LT(RelError(got, RefMatMul(x, w, m, n, k)), 1e-2) << what;
+        // bf16 operands are exact; only f32 accumulation differs from the f64 sum (~1e-6; an
+        // output rounded to bf16 would show ~2e-3).
+        EXPECT_LT(RelError(got, RefMatMul(x, w, m, n, k)), 1e-4) << what;
       }
     }
   }

@@ -243,6 +243,26 @@ TEST_P(SamplingCudaTest, MatchesTheReference) {
     EXPECT_EQ(alone.ids[0], first.ids[r]) << "row " << r;
     EXPECT_EQ(alone.logprobs[0], first.logprobs[r]) << "row " << r;
   }
+  // The engine passes null penalty and bias arrays when no row of a step has any: rows without
+  // them must pick the same way through that path.
+  int num_bare_rows = 0;
+  for (int32_t r = 0; r < num_rows; ++r) {
+    if (!rows[r].penalties.empty() || !rows[r].biases.empty()) continue;
+    SampleParams bare = sp;
+    bare.logits = sp.logits + static_cast<size_t>(r) * num_vocab;
+    bare.scratch = sp.scratch + static_cast<size_t>(r) * num_vocab;
+    bare.row_params = sp.row_params + r;
+    bare.penalty_indptr = bare.penalty_ids = bare.penalty_counts = nullptr;
+    bare.penalty_in_prompt = nullptr;
+    bare.bias_indptr = bare.bias_ids = nullptr;
+    bare.bias_values = nullptr;
+    bare.num_rows = 1;
+    const Outputs alone = run(bare);
+    EXPECT_EQ(alone.ids[0], first.ids[r]) << "row " << r;
+    EXPECT_EQ(alone.logprobs[0], first.logprobs[r]) << "row " << r;
+    ++num_bare_rows;
+  }
+  EXPECT_GT(num_bare_rows, 0);
 
   // Time for the record (not a pass/fail number).
   cudaEvent_t start, stop;
