@@ -33,6 +33,7 @@ constexpr const char* kHelp =
     "  --threads N       CPU threads (default: all)\n"
     "  --batch N         tokens per step (default 512)\n"
     "  --device D        cpu (default), cuda, or auto (the GPU when usable)\n"
+    "  --no-cuda-graphs  launch decode steps kernel by kernel (default: CUDA graphs)\n"
     "  --json            one JSON object per test on stdout instead of the table\n"
     "  --concurrency N   serving test instead of pp/tg: N requests of --n-prompt random tokens\n"
     "                    at once through the engine, --n-gen tokens each (EOS ignored)\n"
@@ -354,14 +355,14 @@ int RunServing(BenchModel& m, int64_t concurrency, int64_t n_prompt, int64_t n_g
 }  // namespace
 
 int RunBench(const std::vector<std::string>& raw_args) {
-  CliArgs args(raw_args, {"help", "json"});
+  CliArgs args(raw_args, {"help", "json", "no-cuda-graphs"});
   if (args.Has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  const bool ok_flags =
-      args.Validate({"help", "json", "model", "n-prompt", "n-gen", "repetitions", "threads",
-                     "batch", "device", "synthetic", "weight-type", "seed", "concurrency"});
+  const bool ok_flags = args.Validate({"help", "json", "model", "n-prompt", "n-gen", "repetitions",
+                                       "threads", "batch", "device", "synthetic", "weight-type",
+                                       "seed", "concurrency", "no-cuda-graphs"});
   const int64_t n_prompt = args.GetInt("n-prompt", 512, 0, 1 << 20);
   const int64_t n_gen = args.GetInt("n-gen", 128, 0, 1 << 20);
   const int64_t reps = args.GetInt("repetitions", 5, 1, 1000);
@@ -396,6 +397,7 @@ int RunBench(const std::vector<std::string>& raw_args) {
   BackendChoice choice;
   choice.device = *device;
   choice.num_threads = threads;
+  choice.cuda_graphs = !args.Has("no-cuda-graphs");
   StatusOr<BenchModel> m = LoadBenchModel(args, model_path, choice);
   if (!m.ok()) {
     std::fprintf(stderr, "gemma-serve bench: %s\n", m.status().message().c_str());

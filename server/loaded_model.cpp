@@ -17,7 +17,10 @@ StatusOr<DeviceKind> ParseDeviceKind(const std::string& text) {
 StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice) {
   if (choice.device != DeviceKind::kCpu) {
     StatusOr<std::string> gpu = DescribeCudaDevice(0);
-    if (gpu.ok()) return CreateCudaBackend({.device_idx = 0, .kv_type = choice.kv_type});
+    if (gpu.ok()) {
+      return CreateCudaBackend(
+          {.device_idx = 0, .kv_type = choice.kv_type, .cuda_graphs = choice.cuda_graphs});
+    }
     if (choice.device == DeviceKind::kCuda) return gpu.status();
     std::fprintf(stderr, "no usable CUDA device (%s): running on the CPU\n",
                  gpu.status().message().c_str());

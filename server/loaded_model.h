@@ -22,6 +22,7 @@ struct BackendChoice {
   DeviceKind device = DeviceKind::kAuto;
   int num_threads = 0;  // CPU compute threads, 0: all cores
   KvCacheType kv_type = KvCacheType::kBf16;
+  bool cuda_graphs = true;  // --no-cuda-graphs turns decode-step graphs off
 };
 // The backend the choice names; for kAuto without a usable GPU, the CPU backend and a line on
 // stderr saying why.

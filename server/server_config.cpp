@@ -27,6 +27,7 @@ const char* const kServeHelp =
     "  --kv-cache-fraction F      KV cache memory as a fraction of the device's memory left\n"
     "                             after the weights (host RAM on the CPU; instead of -mb)\n"
     "  --kv-cache-dtype T         GPU KV cache: bf16 (default) or fp8 (e4m3, scaled per row)\n"
+    "  --no-cuda-graphs           launch decode steps kernel by kernel (default: CUDA graphs)\n"
     "  --no-prefix-caching        do not reuse the KV of earlier requests' shared prefixes\n"
     "  --block-size N             KV block size in tokens (default 16)\n"
     "  --max-model-len N          context length cap (default: model / KV budget)\n"
@@ -50,7 +51,7 @@ const char* const kServeHelp =
 namespace {
 
 const std::set<std::string> kSwitches = {"help", "auth-health", "public-metrics",
-                                         "no-prefix-caching"};
+                                         "no-prefix-caching", "no-cuda-graphs"};
 const std::set<std::string> kFlags = {"help",
                                       "config",
                                       "model",
@@ -60,6 +61,7 @@ const std::set<std::string> kFlags = {"help",
                                       "threads",
                                       "device",
                                       "kv-cache-dtype",
+                                      "no-cuda-graphs",
                                       "http-threads",
                                       "max-http-queue",
                                       "kv-cache-mb",
@@ -181,6 +183,7 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
     return Status::Error("--kv-cache-dtype: expected bf16 or fp8, got '" + kv_dtype + "'");
   }
   c.backend.kv_type = kv_dtype == "fp8" ? KvCacheType::kFp8 : KvCacheType::kBf16;
+  c.backend.cuda_graphs = !args.Has("no-cuda-graphs");
   c.max_num_seqs = static_cast<int32_t>(args.GetInt("max-num-seqs", c.max_num_seqs, 1, 4096));
   c.num_http_threads = static_cast<int32_t>(args.GetInt("http-threads", 0, 0, 4096));
   if (c.num_http_threads == 0) c.num_http_threads = c.max_num_seqs + 16;

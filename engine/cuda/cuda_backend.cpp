@@ -3,7 +3,10 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
+#include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -70,14 +73,16 @@ class BatchStaging {
     if (host_) cudaFreeHost(host_);
     if (device_) cudaFree(device_);
   }
-  // Only between steps (the stream is idle): grows both buffers to hold num_bytes.
-  void Reserve(size_t num_bytes) {
-    if (num_bytes <= capacity_) return;
+  // Only between steps (the stream is idle): grows both buffers to hold num_bytes. True when
+  // they moved (graphs that copy from the old buffer are then stale).
+  bool Reserve(size_t num_bytes) {
+    if (num_bytes <= capacity_) return false;
     if (host_) GS_CUDA_CHECK(cudaFreeHost(host_));
     if (device_) GS_CUDA_CHECK(cudaFree(device_));
     capacity_ = std::max(num_bytes, capacity_ * 2);
     GS_CUDA_CHECK(cudaMallocHost(reinterpret_cast<void**>(&host_), capacity_));
     GS_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&device_), capacity_));
+    return true;
   }
   void Reset() { used_ = sent_ = 0; }
   // Copies n elements into the host buffer and returns where they will be on the device.
@@ -114,6 +119,7 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {}
   ~CudaBackend() override {
     if (stream_) cudaStreamSynchronize(stream_);
+    DropGraphs();
     for (void* p : allocations_) cudaFree(p);
     if (logits_host_) cudaFreeHost(logits_host_);
     if (results_host_) cudaFreeHost(results_host_);
@@ -236,13 +242,23 @@ class CudaBackend final : public Backend {
 
   // A new step: the previous one's work is finished (its staging and arena may be reused).
   void ResetArena() override {
+    if (mode_ == Mode::kCapture) {
+      // A step captured but never consumed (no logits): its graph is not kept.
+      cudaGraph_t graph = nullptr;
+      GS_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      if (graph != nullptr) GS_CUDA_CHECK(cudaGraphDestroy(graph));
+    }
+    mode_ = Mode::kEager;
     GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     arena_.Reset();
+    scratch_.Reset();
     staged_ = nullptr;
+    unstaged_ops_ = false;
   }
 
   void Embed(const Batch& batch, const Weight& table, float scale, Act out) override {
     const Staged& s = Stage(batch);
+    if (mode_ == Mode::kReplay) return;
     cuda::DequantizeRows({table.data, table.type, table.row_bytes, table.num_rows, s.token_ids,
                           out.num_rows, out.num_cols, scale, out.data},
                          stream_);
@@ -254,18 +270,21 @@ class CudaBackend final : public Backend {
   }
 
   void RmsNorm(Act x, const Weight& w, float eps, Act out) override {
+    if (Skip()) return;
     cuda::RmsNorm(
         {x.data, static_cast<const float*>(w.data), out.data, x.num_rows, x.num_cols, eps},
         stream_);
   }
 
   void NormAdd(Act x, const Weight& w, float eps, Act residual) override {
+    if (Skip()) return;
     cuda::NormAdd(
         {x.data, static_cast<const float*>(w.data), residual.data, x.num_rows, x.num_cols, eps},
         stream_);
   }
 
   void MatMuls(Act x, std::initializer_list<MatMulTarget> targets) override {
+    if (Skip()) return;
     GS_CHECK(targets.size() >= 1 && targets.size() <= cuda::kMatVecMaxTargets);
     if (x.num_rows <= cuda::kMatVecMaxRows) {
       // Decode-sized: read each weight once straight from its GGUF blocks.
@@ -282,7 +301,8 @@ class CudaBackend final : public Backend {
       return;
     }
     // Prefill-sized: bf16 tensor-core GEMM on weights expanded once per call.
-    auto* x_bf16 = static_cast<uint16_t*>(arena_.Alloc(sizeof(uint16_t) * x.num_rows * x.num_cols));
+    auto* x_bf16 =
+        static_cast<uint16_t*>(scratch_.Alloc(sizeof(uint16_t) * x.num_rows * x.num_cols));
     cuda::F32ToBf16({x.data, x_bf16, x.num_rows * x.num_cols}, stream_);
     for (const MatMulTarget& t : targets) {
       GS_CHECK(t.w->num_cols == x.num_cols && t.out.num_rows == x.num_rows);
@@ -290,8 +310,8 @@ class CudaBackend final : public Backend {
       if (auto it = bf16_copies_.find(t.w->data); it != bf16_copies_.end()) {
         w_bf16 = it->second;
       } else if (t.w->type != GgmlType::kBF16) {
-        auto* expanded =
-            static_cast<uint16_t*>(arena_.Alloc(sizeof(uint16_t) * t.w->num_rows * t.w->num_cols));
+        auto* expanded = static_cast<uint16_t*>(
+            scratch_.Alloc(sizeof(uint16_t) * t.w->num_rows * t.w->num_cols));
         cuda::DequantizeToBf16(
             {t.w->data, t.w->type, t.w->row_bytes, t.w->num_rows, t.w->num_cols, expanded},
             stream_);
@@ -305,6 +325,7 @@ class CudaBackend final : public Backend {
   void QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm, float eps,
                   float rope_base, float rope_freq_scale) override {
     const Staged& s = Stage(batch);
+    if (mode_ == Mode::kReplay) return;
     const int32_t head_dim = static_cast<int32_t>(x.num_cols / num_heads);
     cuda::QkNormRope(
         {x.data, norm ? static_cast<const float*>(norm->data) : nullptr, s.positions, nullptr,
@@ -314,6 +335,7 @@ class CudaBackend final : public Backend {
 
   void StoreKv(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act k, Act v) override {
     const Staged& s = Stage(batch);
+    if (mode_ == Mode::kReplay) return;
     const LayerKv& kv = layers_[layer_idx];
     cuda::KvStore(
         {k.data, v.data, kv.k, kv.v, kv.k_scale, kv.v_scale, s.groups[kv_group].slot_mapping,
@@ -324,6 +346,7 @@ class CudaBackend final : public Backend {
   void Attention(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act q,
                  const AttentionSpec& spec, Act out) override {
     const Staged& s = Stage(batch);
+    if (mode_ == Mode::kReplay) return;
     const StagedGroup& g = s.groups[kv_group];
     GS_CHECK(spec.window == layout_.group_window[kv_group]);
     const LayerKv& kv = layers_[layer_idx];
@@ -357,8 +380,9 @@ class CudaBackend final : public Backend {
       const size_t num_partials = static_cast<size_t>(g.num_splits) * spec.num_heads;
       if (mutable_group.partial_out == nullptr) {
         mutable_group.partial_out =
-            static_cast<float*>(arena_.Alloc(sizeof(float) * num_partials * spec.head_dim));
-        mutable_group.partial_lse = static_cast<float*>(arena_.Alloc(sizeof(float) * num_partials));
+            static_cast<float*>(scratch_.Alloc(sizeof(float) * num_partials * spec.head_dim));
+        mutable_group.partial_lse =
+            static_cast<float*>(scratch_.Alloc(sizeof(float) * num_partials));
       }
       p.partial_out = mutable_group.partial_out;
       p.partial_lse = mutable_group.partial_lse;
@@ -367,10 +391,12 @@ class CudaBackend final : public Backend {
   }
 
   void GeGlu(Act gate, Act up) override {
+    if (Skip()) return;
     cuda::GeGlu(gate.data, up.data, gate.num_rows * gate.num_cols, stream_);
   }
 
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
+    if (Skip()) return;
     const int32_t* rows_dev;
     if (staged_ != nullptr && rows.data() == staged_batch_->logits_rows.data() &&
         rows.size() == staged_batch_->logits_rows.size()) {
@@ -384,6 +410,7 @@ class CudaBackend final : public Backend {
   }
 
   void ReadLogits(Act x, float softcap, float* host_out) override {
+    RunGraph();
     const int64_t n = x.num_rows * x.num_cols;
     if (softcap > 0) cuda::Softcap(x.data, n, softcap, stream_);
     if (logits_host_capacity_ < static_cast<size_t>(n)) {
@@ -408,6 +435,7 @@ class CudaBackend final : public Backend {
   // logprobs: a few hundred bytes a row) come back in one: the [rows, vocab] logits stay here.
   void SampleLogits(Act logits, float softcap, std::span<const DeviceSampleRow> rows,
                     std::span<SampleRowResult> out) override {
+    RunGraph();
     const int32_t num_rows = static_cast<int32_t>(rows.size());
     GS_CHECK(logits.num_rows == num_rows && out.size() == rows.size());
     if (softcap > 0)
@@ -439,7 +467,7 @@ class CudaBackend final : public Backend {
     SampleParams p{};
     p.logits = logits.data;
     p.scratch =
-        static_cast<float*>(arena_.Alloc(sizeof(float) * logits.num_rows * logits.num_cols));
+        static_cast<float*>(scratch_.Alloc(sizeof(float) * logits.num_rows * logits.num_cols));
     p.row_params = sample_staging_.Add(params);
     if (!penalty_ids.empty()) {
       p.penalty_indptr = sample_staging_.Add(penalty_indptr);
@@ -458,7 +486,7 @@ class CudaBackend final : public Backend {
     const size_t top_ids_bytes = sizeof(int32_t) * num_rows * kMaxTopLogprobs;
     const size_t top_bytes = sizeof(float) * num_rows * kMaxTopLogprobs;
     const size_t out_bytes = ids_bytes + logprob_bytes + top_ids_bytes + top_bytes;
-    auto* out_dev = static_cast<uint8_t*>(arena_.Alloc(out_bytes));
+    auto* out_dev = static_cast<uint8_t*>(scratch_.Alloc(out_bytes));
     p.out_ids = reinterpret_cast<int32_t*>(out_dev);
     p.out_logprobs = reinterpret_cast<float*>(out_dev + ids_bytes);
     p.out_top_ids = reinterpret_cast<int32_t*>(out_dev + ids_bytes + logprob_bytes);
@@ -523,28 +551,50 @@ class CudaBackend final : public Backend {
   }
 
   // The batch's arrays and every group's attention plan, on the device: built at the first op
-  // of a step that needs them and reused by every layer.
+  // of a step that needs them and reused by every layer. Decides whether the step runs eagerly,
+  // is captured as a CUDA graph or replays one.
   const Staged& Stage(const Batch& batch) {
     if (staged_ != nullptr) {
       GS_CHECK(staged_batch_ == &batch);
       return *staged_;
     }
+    graph_key_ = GraphKey(batch);
+    const bool graphable = !graph_key_.empty();
     const size_t num_groups = batch.kv_groups.size();
     std::vector<cuda::AttentionPlan> plans(num_groups);
+    // Graphable steps pad every block table to the key's width so that each array sits at the
+    // same offset, with the same length, whenever the key recurs.
+    std::vector<std::vector<int32_t>> padded_indptr(num_groups), padded_ids(num_groups);
     size_t num_bytes = 0;
     auto bytes = [](const auto& v) { return AlignUp(v.size() * sizeof(v[0])); };
     num_bytes += bytes(batch.token_ids) + bytes(batch.positions) + bytes(batch.logits_rows) +
                  bytes(batch.embed_rows) + bytes(batch.embed_values);
     for (size_t g = 0; g < num_groups; ++g) {
-      plans[g] =
-          cuda::PlanAttention({batch.query_start.data(), batch.positions.data(), batch.num_seqs(),
-                               layout_.group_window[g], layout_.num_kv_heads, num_sms_});
       const KvGroupBatch& kg = batch.kv_groups[g];
-      num_bytes += bytes(kg.block_indptr) + bytes(kg.block_ids) + bytes(kg.slot_mapping) +
-                   bytes(plans[g].tiles) + bytes(plans[g].splits) + bytes(plans[g].decode_rows);
+      const int32_t fixed_splits =
+          graphable ? cuda::FixedDecodeSplits(batch.num_seqs(), layout_.num_kv_heads, num_sms_) : 0;
+      plans[g] = cuda::PlanAttention({batch.query_start.data(), batch.positions.data(),
+                                      batch.num_seqs(), layout_.group_window[g],
+                                      layout_.num_kv_heads, num_sms_, fixed_splits});
+      if (graphable) {
+        const int32_t width = graph_key_[1 + g];
+        padded_indptr[g].resize(batch.num_seqs() + 1);
+        padded_ids[g].assign(static_cast<size_t>(batch.num_seqs()) * width, -1);
+        for (int32_t seq = 0; seq < batch.num_seqs(); ++seq) {
+          padded_indptr[g][seq] = seq * width;
+          std::copy(kg.block_ids.begin() + kg.block_indptr[seq],
+                    kg.block_ids.begin() + kg.block_indptr[seq + 1],
+                    padded_ids[g].begin() + static_cast<size_t>(seq) * width);
+        }
+        padded_indptr[g][batch.num_seqs()] = batch.num_seqs() * width;
+      }
+      const std::vector<int32_t>& indptr = graphable ? padded_indptr[g] : kg.block_indptr;
+      const std::vector<int32_t>& ids = graphable ? padded_ids[g] : kg.block_ids;
+      num_bytes += bytes(indptr) + bytes(ids) + bytes(kg.slot_mapping) + bytes(plans[g].tiles) +
+                   bytes(plans[g].splits) + bytes(plans[g].decode_rows);
     }
     // Headroom for a few arrays staged later in the step (GatherRows with other rows).
-    staging_.Reserve(num_bytes + (size_t{1} << 20));
+    if (staging_.Reserve(num_bytes + (size_t{1} << 20))) DropGraphs();
     staging_.Reset();
     step_.token_ids = staging_.Add(batch.token_ids);
     step_.positions = staging_.Add(batch.positions);
@@ -555,8 +605,8 @@ class CudaBackend final : public Backend {
     for (size_t g = 0; g < num_groups; ++g) {
       const KvGroupBatch& kg = batch.kv_groups[g];
       StagedGroup& sg = staged_groups_[g];
-      sg.block_indptr = staging_.Add(kg.block_indptr);
-      sg.block_ids = staging_.Add(kg.block_ids);
+      sg.block_indptr = staging_.Add(graphable ? padded_indptr[g] : kg.block_indptr);
+      sg.block_ids = staging_.Add(graphable ? padded_ids[g] : kg.block_ids);
       sg.slot_mapping = staging_.Add(kg.slot_mapping);
       sg.tiles = staging_.Add(plans[g].tiles);
       sg.splits = staging_.Add(plans[g].splits);
@@ -565,11 +615,78 @@ class CudaBackend final : public Backend {
       sg.num_splits = static_cast<int32_t>(plans[g].splits.size());
       sg.num_decode_rows = static_cast<int32_t>(plans[g].decode_rows.size());
     }
-    staging_.Send(stream_);
+    mode_ = Mode::kEager;
+    if (graphable && graphs_.contains(graph_key_)) {
+      mode_ = Mode::kReplay;  // the graph's first node copies the staging buffer
+    } else if (graphable && seen_keys_.contains(graph_key_)) {
+      // Second sighting: the first ran eagerly, so every buffer, plan and cuBLASLt algorithm
+      // this shape needs exists and nothing below allocates while capturing.
+      GS_CUDA_CHECK(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+      mode_ = Mode::kCapture;
+    } else if (graphable) {
+      seen_keys_.insert(graph_key_);
+    }
+    if (mode_ != Mode::kReplay) staging_.Send(stream_);
     step_.groups = staged_groups_.data();
     staged_batch_ = &batch;
     staged_ = &step_;
     return step_;
+  }
+
+  // The graph key of a step that may run as a CUDA graph, else empty: every sequence decodes one
+  // token, every row wants logits, no embedding overrides, and Stage comes before any other op
+  // (a graph must hold the whole step). The key: the number of rows, then each KV group's
+  // widest block table rounded up to a power of two.
+  std::vector<int32_t> GraphKey(const Batch& batch) const {
+    const int32_t num_seqs = batch.num_seqs();
+    if (!options_.cuda_graphs || unstaged_ops_ || num_seqs == 0 || num_seqs > kMaxGraphRows ||
+        batch.num_tokens() != num_seqs || !batch.embed_rows.empty() ||
+        static_cast<int32_t>(batch.logits_rows.size()) != num_seqs) {
+      return {};
+    }
+    for (int32_t i = 0; i < num_seqs; ++i) {
+      if (batch.logits_rows[i] != i || batch.query_start[i + 1] != i + 1) return {};
+    }
+    std::vector<int32_t> key{num_seqs};
+    for (const KvGroupBatch& kg : batch.kv_groups) {
+      uint32_t widest = 1;
+      for (int32_t i = 0; i < num_seqs; ++i) {
+        widest = std::max<uint32_t>(widest, kg.block_indptr[i + 1] - kg.block_indptr[i]);
+      }
+      key.push_back(static_cast<int32_t>(std::bit_ceil(widest)));
+    }
+    return key;
+  }
+
+  // Ops that take no batch: skip in a replayed step (the graph holds their work); note when one
+  // runs before the step is staged (such a step is never captured).
+  bool Skip() {
+    if (staged_ == nullptr) unstaged_ops_ = true;
+    return mode_ == Mode::kReplay;
+  }
+
+  // At the step's first consumer of logits: ends a capture and launches its graph, or launches
+  // the graph being replayed; what follows (softcap, sampling, copies) runs eagerly.
+  void RunGraph() {
+    if (mode_ == Mode::kCapture) {
+      cudaGraph_t graph = nullptr;
+      GS_CUDA_CHECK(cudaStreamEndCapture(stream_, &graph));
+      cudaGraphExec_t exec = nullptr;
+      GS_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+      GS_CUDA_CHECK(cudaGraphDestroy(graph));
+      if (graphs_.size() >= kMaxGraphs) DropGraphs();
+      graphs_[graph_key_] = exec;
+      GS_CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+    } else if (mode_ == Mode::kReplay) {
+      GS_CUDA_CHECK(cudaGraphLaunch(graphs_.at(graph_key_), stream_));
+    }
+    mode_ = Mode::kEager;
+  }
+
+  void DropGraphs() {
+    for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
+    graphs_.clear();
+    seen_keys_.clear();
   }
 
   void* Allocate(size_t num_bytes) {
@@ -602,13 +719,24 @@ class CudaBackend final : public Backend {
   std::unordered_map<const void*, const uint16_t*> bf16_copies_;  // GGUF blocks -> bf16 copy
   KvLayout layout_;
   std::vector<LayerKv> layers_;
-  DeviceArena arena_;
+  DeviceArena arena_;    // the model's activations (Alloc): the same addresses whenever the
+                         // same step shape recurs, which graph replay relies on
+  DeviceArena scratch_;  // buffers ops use internally
   BatchStaging staging_;
   Staged step_;
   std::vector<StagedGroup> staged_groups_;
   const Staged* staged_ = nullptr;  // null until the step's first op
   const Batch* staged_batch_ = nullptr;
-  float* logits_host_ = nullptr;  // pinned
+  // CUDA graphs of decode steps.
+  enum class Mode { kEager, kCapture, kReplay };
+  static constexpr int32_t kMaxGraphRows = 256;
+  static constexpr size_t kMaxGraphs = 512;
+  Mode mode_ = Mode::kEager;
+  bool unstaged_ops_ = false;  // an op ran before this step's Stage
+  std::vector<int32_t> graph_key_;
+  std::map<std::vector<int32_t>, cudaGraphExec_t> graphs_;
+  std::set<std::vector<int32_t>> seen_keys_;  // keys run once eagerly
+  float* logits_host_ = nullptr;              // pinned
   size_t logits_host_capacity_ = 0;
   BatchStaging sample_staging_;      // sampling inputs
   uint8_t* results_host_ = nullptr;  // pinned: sampling outputs

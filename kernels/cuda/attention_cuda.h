@@ -53,10 +53,17 @@ struct AttentionPlanInputs {
   int32_t window;        // 0: global
   int32_t num_kv_heads;  // thread blocks per split, at least (head chunks may multiply it)
   int32_t num_sms;       // the device's multiprocessors: splits aim at 8 blocks per SM
+  // > 0: every decode row gets exactly this many splits, empty ones included, so that the
+  // launch shape depends on the number of rows only (decode steps replayed as CUDA graphs).
+  int32_t fixed_splits = 0;
 };
 // Every query row belongs to exactly one tile or one decode row; a decode row's splits cover
-// its visible keys [max(0, pos - window + 1), pos] exactly, in order, none empty.
+// its visible keys [max(0, pos - window + 1), pos] exactly, in order, none empty unless
+// fixed_splits asked for more splits than keys.
 AttentionPlan PlanAttention(const AttentionPlanInputs& in);
+// The split count a graph-replayed decode step uses for all its rows: enough blocks to fill the
+// GPU at any sequence length, at most 64.
+int32_t FixedDecodeSplits(int32_t num_decode_rows, int32_t num_kv_heads, int32_t num_sms);
 
 struct PagedAttentionParams {
   const float* q;               // [num_tokens, num_heads, head_dim]

@@ -12,6 +12,13 @@ constexpr int32_t kMinKeysPerSplit = 64;
 
 }  // namespace
 
+int32_t FixedDecodeSplits(int32_t num_decode_rows, int32_t num_kv_heads, int32_t num_sms) {
+  constexpr int64_t kMaxFixedSplits = 64;
+  const int64_t blocks_per_row = int64_t{std::max(1, num_decode_rows)} * std::max(1, num_kv_heads);
+  return static_cast<int32_t>(std::clamp<int64_t>(
+      kTargetBlocksPerSm * std::max(1, num_sms) / blocks_per_row, 1, kMaxFixedSplits));
+}
+
 AttentionPlan PlanAttention(const AttentionPlanInputs& in) {
   AttentionPlan plan;
   std::vector<int32_t> decode_seqs;
@@ -37,7 +44,9 @@ AttentionPlan PlanAttention(const AttentionPlanInputs& in) {
     const int32_t key_end = pos + 1;
     const int32_t num_keys = key_end - key_begin;
     const int32_t max_splits = std::max(1, num_keys / kMinKeysPerSplit);
-    const int32_t num_splits = static_cast<int32_t>(std::min<int64_t>(target_splits, max_splits));
+    const int32_t num_splits =
+        in.fixed_splits > 0 ? in.fixed_splits
+                            : static_cast<int32_t>(std::min<int64_t>(target_splits, max_splits));
     plan.decode_rows.push_back({row_idx, static_cast<int32_t>(plan.splits.size()), num_splits});
     for (int32_t i = 0; i < num_splits; ++i) {
       // Even shares; the first num_keys % num_splits splits take one key more.

@@ -34,6 +34,7 @@ struct Case {
   float softcap;
   cuda::KvType kv_type;
   std::vector<SeqSpec> seqs;
+  int32_t fixed_splits = 0;
 };
 
 float DecodeE4m3(uint8_t bits) {
@@ -144,8 +145,8 @@ CaseResult RunCase(const Case& c, uint32_t seed, bool contiguous) {
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
 
-  cuda::AttentionPlan plan = cuda::PlanAttention(
-      {query_start.data(), positions.data(), num_seqs, c.window, c.num_kv_heads, 132});
+  cuda::AttentionPlan plan = cuda::PlanAttention({query_start.data(), positions.data(), num_seqs,
+                                                  c.window, c.num_kv_heads, 132, c.fixed_splits});
   DeviceBuffer<float> q_dev(q), out_dev(size_t(num_tokens) * q_width);
   DeviceBuffer<int32_t> pos_dev(positions), indptr_dev(block_indptr), ids_dev(kernel_block_ids);
   // Plan arrays as raw bytes (the structs are POD).
@@ -273,7 +274,41 @@ TEST(AttentionCudaTest, GqaGroupsFromOneToSixteen) {
   }
 }
 
+TEST(AttentionCudaTest, FixedSplitsWithEmptyOnesMatchReference) {
+  GS_REQUIRE_CUDA_DEVICE();
+  // Decode rows with more splits than keys (graph-replayed steps): empty splits contribute
+  // nothing.
+  for (int head_dim : {256, 512}) {
+    Case c{head_dim, 8, 2, 16, 0, 0.0f, cuda::KvType::kBf16, {{1, 1}, {2, 1}, {40, 1}, {3000, 1}}};
+    c.fixed_splits = 64;
+    const CaseResult r = RunCase(c, 11, false);
+    EXPECT_LT(MaxRowError(r), 2e-2) << head_dim;
+  }
+}
+
 // ---- The plan (host code, no device needed).
+
+TEST(AttentionPlanTest, FixedSplitsGiveEveryDecodeRowTheSameCount) {
+  std::vector<int32_t> query_start{0, 1, 2, 3}, positions{0, 5, 4000};
+  const int32_t splits = cuda::FixedDecodeSplits(3, 8, 132);
+  EXPECT_GE(splits, 1);
+  EXPECT_LE(splits, 64);
+  const cuda::AttentionPlan plan =
+      cuda::PlanAttention({query_start.data(), positions.data(), 3, 0, 8, 132, splits});
+  ASSERT_EQ(plan.decode_rows.size(), 3u);
+  ASSERT_EQ(plan.splits.size(), 3u * splits);
+  for (const cuda::DecodeRow& d : plan.decode_rows) {
+    ASSERT_EQ(d.num_splits, splits);
+    int32_t next = 0;
+    for (int32_t i = 0; i < d.num_splits; ++i) {
+      const cuda::DecodeSplit& s = plan.splits[d.split_begin + i];
+      ASSERT_EQ(s.key_begin, next);
+      ASSERT_LE(s.key_begin, s.key_end);
+      next = s.key_end;
+    }
+    ASSERT_EQ(next, positions[d.row_idx] + 1);
+  }
+}
 
 TEST(AttentionPlanTest, CoversEveryRowAndKeyExactlyOnce) {
   std::mt19937 rng(5);

@@ -158,6 +158,41 @@ TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
               static_cast<long long>(num_rows), worst, static_cast<long long>(num_same_argmax));
 }
 
+TEST(CudaBackendTest, GraphReplayGivesTheEagerLogits) {
+  GS_REQUIRE_CUDA_DEVICE();
+  // The steps end with one sequence decoding alone for several steps: the second such step is
+  // captured as a CUDA graph and the rest replay it. Replays must compute what eager launches
+  // compute (only the decode split count differs, so the values agree to rounding).
+  const SyntheticShape shape = Gemma3_270m();
+  const SyntheticOptions options{.mix = WeightMix::kQ4_K_M, .seed = 3};
+  StatusOr<std::unique_ptr<Backend>> eager = CreateCudaBackend({.cuda_graphs = false});
+  StatusOr<std::unique_ptr<Backend>> graphs = CreateCudaBackend({.cuda_graphs = true});
+  ASSERT_TRUE(eager.ok() && graphs.ok());
+  StatusOr<std::unique_ptr<SyntheticModel>> eager_model =
+      SyntheticModel::Create(shape, options, **eager);
+  StatusOr<std::unique_ptr<SyntheticModel>> graph_model =
+      SyntheticModel::Create(shape, options, **graphs);
+  ASSERT_TRUE(eager_model.ok() && graph_model.ok());
+  const ModelConfig& config = (*eager_model)->config();
+  KvBudget budget;
+  budget.kv_cache_bytes = int64_t{64} << 20;
+  budget.block_size = 16;
+  budget.max_batch_tokens = 3 * 64;
+  budget.max_seqs = 3;
+  StatusOr<KvPlan> plan = PlanKv(config, budget);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  const std::vector<Batch> steps = BuildSteps(config, *plan);
+  const std::vector<float> want = RunSteps(**eager_model, **eager, *plan, steps);
+  const std::vector<float> got = RunSteps(**graph_model, **graphs, *plan, steps);
+  ASSERT_EQ(want.size(), got.size());
+  const int64_t num_vocab = config.num_vocab;
+  for (int64_t r = 0; r < static_cast<int64_t>(want.size()) / num_vocab; ++r) {
+    const std::vector<float> w(want.begin() + r * num_vocab, want.begin() + (r + 1) * num_vocab);
+    const std::vector<float> g(got.begin() + r * num_vocab, got.begin() + (r + 1) * num_vocab);
+    EXPECT_LT(cuda_test::RelError(g, w), 1e-3) << "logits row " << r;
+  }
+}
+
 TEST(CudaBackendTest, AMissingDeviceIsAnError) {
   GS_REQUIRE_CUDA_DEVICE();
   EXPECT_TRUE(DescribeCudaDevice(0).ok());
