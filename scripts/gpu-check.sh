@@ -60,10 +60,10 @@ if [[ $build_rc -ne 0 ]]; then
 fi
 
 log "CUDA tests"
-ctest --test-dir build-gpu -L cuda --output-on-failure --timeout 300 > "$OUT/ctest.txt" 2>&1
+ctest --test-dir build-gpu -L cuda -j 8 --output-on-failure --timeout 300 > "$OUT/ctest.txt" 2>&1
 tests_rc=$?
 tail -5 "$OUT/ctest.txt" | tee -a "$LOG"
-grep -E "Failed|\*\*\*" "$OUT/ctest.txt" | head -20 | tee -a "$LOG"
+grep -E '\*\*\*(Failed|Exception|Timeout)|Not Run' "$OUT/ctest.txt" | head -20 | tee -a "$LOG"
 echo "{\"name\": \"cuda_tests_rc\", \"value\": $tests_rc, \"unit\": \"\"}" >> "$RESULTS"
 
 log "kernel benchmarks"
