@@ -21,7 +21,9 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice) {
       return CreateCudaBackend(
           {.device_idx = 0, .kv_type = choice.kv_type, .cuda_graphs = choice.cuda_graphs});
     }
-    if (choice.device == DeviceKind::kCuda) return gpu.status();
+    if (choice.device == DeviceKind::kCuda) {
+      return Status::Error("--device cuda: no usable CUDA device: " + gpu.status().message());
+    }
     std::fprintf(stderr, "no usable CUDA device (%s): running on the CPU\n",
                  gpu.status().message().c_str());
   }

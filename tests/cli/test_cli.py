@@ -161,3 +161,19 @@ def test_a_file_that_is_not_gguf_is_refused_cleanly(tmp_path):
     r = subprocess.run([BIN, "info", "--model", str(bad)], capture_output=True, text=True)
     assert r.returncode == 1
     assert "bad.gguf" in r.stderr
+
+
+def test_device_cuda_without_a_gpu_fails_clearly_and_auto_falls_back():
+    args = ("generate", "--prompt", "Hello", "--max-tokens", "2", "--temperature", "0")
+    cuda = run(*args, "--device", "cuda")
+    if cuda.returncode == 0:
+        pytest.skip("this machine has a usable GPU")
+    assert cuda.returncode == 1
+    assert "cuda" in cuda.stderr.lower() or "device" in cuda.stderr.lower(), cuda.stderr
+    auto = run(*args, "--device", "auto")
+    assert auto.returncode == 0, auto.stderr
+    assert auto.stderr.count("running on the CPU") == 1, auto.stderr
+    assert "cpu, " in auto.stderr  # the speed line names the backend
+    cpu = run(*args, "--device", "cpu")
+    assert cpu.returncode == 0 and "running on the CPU" not in cpu.stderr
+    assert cpu.stdout == auto.stdout

@@ -96,6 +96,16 @@ std::vector<Batch> BuildSteps(const ModelConfig& config, const KvPlan& plan) {
   return steps;
 }
 
+// A pool that holds BuildSteps' three sequences whole.
+KvBudget StepsBudget() {
+  KvBudget budget;
+  budget.kv_cache_bytes = int64_t{64} << 20;
+  budget.block_size = 16;
+  budget.max_batch_tokens = 3 * 64;
+  budget.max_seqs = 3;
+  return budget;
+}
+
 // Logits of every step's rows, concatenated: [rows, num_vocab].
 std::vector<float> RunSteps(const SyntheticModel& m, Backend& backend, const KvPlan& plan,
                             const std::vector<Batch>& steps) {
@@ -125,12 +135,7 @@ TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
   ASSERT_TRUE(cuda_model.ok()) << cuda_model.status().message();
 
   const ModelConfig& config = (*cpu_model)->config();
-  KvBudget budget;
-  budget.kv_cache_bytes = int64_t{64} << 20;
-  budget.block_size = 16;
-  budget.max_batch_tokens = 3 * 64;
-  budget.max_seqs = 3;
-  StatusOr<KvPlan> plan = PlanKv(config, budget);
+  StatusOr<KvPlan> plan = PlanKv(config, StepsBudget());
   ASSERT_TRUE(plan.ok()) << plan.status().message();
   const std::vector<Batch> steps = BuildSteps(config, *plan);
   ASSERT_FALSE(testing::Test::HasFailure());
@@ -174,12 +179,7 @@ TEST(CudaBackendTest, GraphReplayGivesTheEagerLogits) {
       SyntheticModel::Create(shape, options, **graphs);
   ASSERT_TRUE(eager_model.ok() && graph_model.ok());
   const ModelConfig& config = (*eager_model)->config();
-  KvBudget budget;
-  budget.kv_cache_bytes = int64_t{64} << 20;
-  budget.block_size = 16;
-  budget.max_batch_tokens = 3 * 64;
-  budget.max_seqs = 3;
-  StatusOr<KvPlan> plan = PlanKv(config, budget);
+  StatusOr<KvPlan> plan = PlanKv(config, StepsBudget());
   ASSERT_TRUE(plan.ok()) << plan.status().message();
   const std::vector<Batch> steps = BuildSteps(config, *plan);
   const std::vector<float> want = RunSteps(**eager_model, **eager, *plan, steps);
