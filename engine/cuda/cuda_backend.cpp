@@ -195,8 +195,9 @@ class CudaBackend final : public Backend {
 
   Status AllocateKv(const KvLayout& layout) override {
     if (!cuda::AttentionSupportsHeadDim(layout.head_dim)) {
-      return Status::Error("the CUDA backend's attention supports head dims 256 and 512, not " +
-                           std::to_string(layout.head_dim));
+      return Status::Error(
+          "the CUDA backend's attention supports head dims 128, 256 and 512, not " +
+          std::to_string(layout.head_dim));
     }
     if (cuda::AttentionSharedMemBytes(layout.head_dim) > max_shared_bytes_) {
       return Status::Error("attention at head dim " + std::to_string(layout.head_dim) + " needs " +

@@ -66,6 +66,36 @@ __device__ __forceinline__ void Load8AsF32(const void* cache, int64_t elem_idx, 
   }
 }
 
+// 4 or 8 consecutive values (kN): 128-wide heads give each lane 4 dims.
+template <KvType kKv, int kN>
+__device__ __forceinline__ void LoadAsF32(const void* cache, int64_t elem_idx, float scale,
+                                          float* out) {
+  if constexpr (kN == 8) {
+    Load8AsF32<kKv>(cache, elem_idx, scale, out);
+  } else if constexpr (kKv == KvType::kBf16) {
+    static_assert(kN == 4);
+    const uint2 raw =
+        *reinterpret_cast<const uint2*>(static_cast<const __nv_bfloat16*>(cache) + elem_idx);
+    const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const float2 f = __bfloat1622float2(pairs[e]);
+      out[2 * e] = f.x;
+      out[2 * e + 1] = f.y;
+    }
+  } else {
+    static_assert(kN == 4);
+    const uint32_t raw =
+        *reinterpret_cast<const uint32_t*>(static_cast<const uint8_t*>(cache) + elem_idx);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      __nv_fp8_e4m3 v;
+      v.__x = static_cast<uint8_t>(raw >> (8 * e));
+      out[e] = static_cast<float>(v) * scale;
+    }
+  }
+}
+
 __device__ __forceinline__ float RowScale(const float* scales, int64_t idx) {
   return scales != nullptr ? scales[idx] : 1.0f;
 }
@@ -108,7 +138,7 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
 // shared memory, then each keeps O for its half (a warp's O is 16 rows x 256 dims in registers).
 template <int kHeadDim>
 struct PrefillShape {
-  static constexpr int kDimSplit = kHeadDim / 256;
+  static constexpr int kDimSplit = kHeadDim >= 256 ? kHeadDim / 256 : 1;
   static constexpr int kDimsPerWarp = kHeadDim / kDimSplit;
   static constexpr int kWarps = 4 * kDimSplit;
   static constexpr int kThreads = 32 * kWarps;
@@ -334,7 +364,8 @@ template <int kHeadDim, int kGroup, KvType kKv>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     DecodeKernel(PagedAttentionParams p, int32_t num_head_chunks) {
   constexpr int kPerLane = kHeadDim / 32;
-  constexpr int kLoads = kHeadDim / 256;  // 8-value loads per lane per row
+  constexpr int kChunk = kPerLane < 8 ? kPerLane : 8;  // values per load (8 bytes or 16)
+  constexpr int kLoads = kPerLane / kChunk;            // loads per lane per row
   __shared__ float s_acc[kDecodeWarps][kGroup][kHeadDim];
   __shared__ float s_m[kDecodeWarps][kGroup], s_l[kDecodeWarps][kGroup];
 
@@ -344,7 +375,8 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const int head0 =
       kv_head_idx * (p.num_heads / p.num_kv_heads) + (blockIdx.y % num_head_chunks) * kGroup;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  auto dim_of = [&](int i) { return (i / 8) * 256 + lane * 8 + (i % 8); };
+  // Lane-interleaved chunks keep each load coalesced across the warp.
+  auto dim_of = [&](int i) { return (i / kChunk) * (32 * kChunk) + lane * kChunk + (i % kChunk); };
 
   float q[kGroup][kPerLane];
 #pragma unroll
@@ -383,10 +415,9 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
           kv_head_idx;
 #pragma unroll
       for (int c = 0; c < kLoads; ++c) {
-        Load8AsF32<kKv>(p.k_cache, row * kHeadDim + c * 256 + lane * 8, RowScale(p.k_scale, row),
-                        kf[u] + c * 8);
-        Load8AsF32<kKv>(p.v_cache, row * kHeadDim + c * 256 + lane * 8, RowScale(p.v_scale, row),
-                        vf[u] + c * 8);
+        const int64_t elem = row * kHeadDim + c * 32 * kChunk + lane * kChunk;
+        LoadAsF32<kKv, kChunk>(p.k_cache, elem, RowScale(p.k_scale, row), kf[u] + c * kChunk);
+        LoadAsF32<kKv, kChunk>(p.v_cache, elem, RowScale(p.v_scale, row), vf[u] + c * kChunk);
       }
     }
 #pragma unroll
@@ -493,8 +524,8 @@ void LaunchDecode(const PagedAttentionParams& p, cudaStream_t stream) {
 template <int kHeadDim, KvType kKv>
 void DispatchDecode(const PagedAttentionParams& p, cudaStream_t stream) {
   const int32_t group = p.num_heads / p.num_kv_heads;
-  if (kHeadDim == 256 && group % 8 == 0) {
-    LaunchDecode<kHeadDim, (kHeadDim == 256 ? 8 : 4), kKv>(p, stream);
+  if (kHeadDim <= 256 && group % 8 == 0) {
+    LaunchDecode<kHeadDim, (kHeadDim <= 256 ? 8 : 4), kKv>(p, stream);
   } else if (group % 4 == 0) {
     LaunchDecode<kHeadDim, 4, kKv>(p, stream);
   } else if (group % 2 == 0) {
@@ -516,15 +547,20 @@ void Run(const PagedAttentionParams& p, cudaStream_t stream) {
 
 }  // namespace
 
-bool AttentionSupportsHeadDim(int32_t head_dim) { return head_dim == 256 || head_dim == 512; }
+bool AttentionSupportsHeadDim(int32_t head_dim) {
+  return head_dim == 128 || head_dim == 256 || head_dim == 512;
+}
 
 size_t AttentionSharedMemBytes(int32_t head_dim) {
+  if (head_dim == 128) return PrefillShape<128>::kSmemBytes;
   return head_dim == 512 ? PrefillShape<512>::kSmemBytes : PrefillShape<256>::kSmemBytes;
 }
 
 void PagedAttention(const PagedAttentionParams& p, cudaStream_t stream) {
   const bool fp8 = p.kv_type == KvType::kFp8;
-  if (p.head_dim == 256) {
+  if (p.head_dim == 128) {
+    fp8 ? Run<128, KvType::kFp8>(p, stream) : Run<128, KvType::kBf16>(p, stream);
+  } else if (p.head_dim == 256) {
     fp8 ? Run<256, KvType::kFp8>(p, stream) : Run<256, KvType::kBf16>(p, stream);
   } else if (p.head_dim == 512) {
     fp8 ? Run<512, KvType::kFp8>(p, stream) : Run<512, KvType::kBf16>(p, stream);

@@ -6,8 +6,8 @@
 //    of one KV head once for all the query heads that share it (GQA) and writes a partial
 //    (normalized output, log-sum-exp); a combine kernel merges a row's partials.
 // The plan is made on the host once per step and KV group (PlanAttention) and used by every
-// layer of the group. Head dims 256 and 512. The scalar twin is ref::Attention
-// (kernels/ref/ops_ref.h) over contiguous K/V.
+// layer of the group. Head dims 128 (Gemma 3 27B), 256, and 512 (Gemma 4's global layers). The
+// scalar twin is ref::Attention (kernels/ref/ops_ref.h) over contiguous K/V.
 #pragma once
 
 #include <cuda_runtime_api.h>

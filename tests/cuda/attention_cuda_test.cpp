@@ -1,6 +1,6 @@
 // Paged attention on the GPU against ref::Attention over contiguous K/V: ragged batches of
 // prefill tiles and split-KV decodes, KV lengths 1..4097, block sizes 16 and 32, with and without
-// a window and softcap, head dims 256 and 512, bf16 and fp8 caches. The plan itself is checked
+// a window and softcap, head dims 128, 256 and 512, bf16 and fp8 caches. The plan itself is checked
 // on the CPU (it runs wherever the CUDA build does).
 #include "kernels/cuda/attention_cuda.h"
 
@@ -241,14 +241,14 @@ TEST_P(AttentionCudaTest, MatchesReferenceOnRaggedBatch) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionCudaTest,
-    ::testing::Combine(::testing::Values(256, 512), ::testing::Values(16, 32),
+    ::testing::Combine(::testing::Values(128, 256, 512), ::testing::Values(16, 32),
                        ::testing::Values(0, 100, 1024),
                        ::testing::Values(static_cast<int>(cuda::KvType::kBf16),
                                          static_cast<int>(cuda::KvType::kFp8))));
 
 TEST(AttentionCudaTest, PagedEqualsContiguousLayout) {
   GS_REQUIRE_CUDA_DEVICE();
-  for (int head_dim : {256, 512}) {
+  for (int head_dim : {128, 256, 512}) {
     Case c{head_dim, 4, 1, 16, 100, 0.0f, cuda::KvType::kBf16, SeventeenSeqs()};
     const CaseResult paged = RunCase(c, 99, false);
     const CaseResult contiguous = RunCase(c, 99, true);
@@ -264,7 +264,7 @@ TEST(AttentionCudaTest, GqaGroupsFromOneToSixteen) {
   GS_REQUIRE_CUDA_DEVICE();
   // 16 query heads on one KV head (decode blocks take the group in chunks), down to one query
   // head per KV head.
-  for (int head_dim : {256, 512}) {
+  for (int head_dim : {128, 256, 512}) {
     for (int num_kv_heads : {1, 4, 16}) {
       Case c{head_dim, 16,   num_kv_heads,        32,
              0,        0.0f, cuda::KvType::kBf16, {{300, 1}, {65, 65}, {1, 1}, {2000, 1}}};
@@ -278,7 +278,7 @@ TEST(AttentionCudaTest, FixedSplitsWithEmptyOnesMatchReference) {
   GS_REQUIRE_CUDA_DEVICE();
   // Decode rows with more splits than keys (graph-replayed steps): empty splits contribute
   // nothing.
-  for (int head_dim : {256, 512}) {
+  for (int head_dim : {128, 256, 512}) {
     Case c{head_dim, 8, 2, 16, 0, 0.0f, cuda::KvType::kBf16, {{1, 1}, {2, 1}, {40, 1}, {3000, 1}}};
     c.fixed_splits = 64;
     const CaseResult r = RunCase(c, 11, false);
