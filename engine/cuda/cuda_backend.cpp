@@ -172,7 +172,8 @@ class CudaBackend final : public Backend {
                            ", which the CUDA backend cannot compute with");
     }
     w.data = Upload(t.data, t.num_bytes);
-    if (options_.bf16_weights && t.type != GgmlType::kBF16) {
+    if (options_.bf16_weights && t.type != GgmlType::kBF16 &&
+        RoomForBf16Copy(sizeof(uint16_t) * w.num_rows * w.num_cols)) {
       auto* expanded = static_cast<uint16_t*>(Allocate(sizeof(uint16_t) * w.num_rows * w.num_cols));
       cuda::DequantizeToBf16({w.data, w.type, w.row_bytes, w.num_rows, w.num_cols, expanded},
                              stream_);
@@ -688,6 +689,15 @@ class CudaBackend final : public Backend {
     for (auto& [key, exec] : graphs_) cudaGraphExecDestroy(exec);
     graphs_.clear();
     seen_keys_.clear();
+  }
+
+  // bf16 copies are a speed-up, not a need: they may take device memory only while at least
+  // half of it stays free for the KV cache and activations (a GPU too small for them expands
+  // weights per product instead).
+  bool RoomForBf16Copy(size_t num_bytes) const {
+    size_t free_bytes = 0, total_bytes = 0;
+    GS_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+    return free_bytes >= num_bytes && free_bytes - num_bytes >= total_bytes / 2;
   }
 
   void* Allocate(size_t num_bytes) {

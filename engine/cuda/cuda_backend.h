@@ -21,7 +21,8 @@ struct CudaBackendOptions {
   int device_idx = 0;
   KvCacheType kv_type = KvCacheType::kBf16;
   // Keep a bf16 copy of every quantized matrix beside its GGUF blocks, for products of more than
-  // eight rows (prefill, large decode batches); without it they are expanded per product.
+  // eight rows (prefill, large decode batches), while half the GPU's memory stays free; without
+  // one a matrix is expanded per product.
   bool bf16_weights = true;
   // Decode-only steps (every sequence adds one token) are captured as CUDA graphs the second
   // time their shape occurs and replayed after that: one launch instead of ~15 per layer.
