@@ -66,6 +66,21 @@ tail -5 "$OUT/ctest.txt" | tee -a "$LOG"
 grep -E '\*\*\*(Failed|Exception|Timeout)|Not Run' "$OUT/ctest.txt" | head -20 | tee -a "$LOG"
 echo "{\"name\": \"cuda_tests_rc\", \"value\": $tests_rc, \"unit\": \"\"}" >> "$RESULTS"
 
+log "compute-sanitizer (memcheck) on the kernel tests' smaller cases"
+if command -v compute-sanitizer > /dev/null; then
+  {
+    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/ops_cuda_test
+    echo "ops rc=$?"
+    timeout 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
+      build-gpu/tests/attention_cuda_test --gtest_filter='*Gqa*:*FixedSplits*'
+    echo "attention rc=$?"
+    timeout 60 compute-sanitizer --tool racecheck --error-exitcode 9 \
+      build-gpu/tests/attention_cuda_test --gtest_filter='*FixedSplits*'
+    echo "attention racecheck rc=$?"
+  } > "$OUT/sanitizer.txt" 2>&1
+  grep -E "rc=|ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitizer.txt" | tee -a "$LOG"
+fi
+
 log "kernel benchmarks"
 timeout 180 build-gpu/tests/bench/cuda_matmul_bench 2>>"$LOG" | grep '^{' >> "$RESULTS"
 timeout 120 build-gpu/tests/bench/cuda_attention_bench 2>>"$LOG" | grep '^{' >> "$RESULTS"
