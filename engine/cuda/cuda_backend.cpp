@@ -118,9 +118,17 @@ class CudaBackend final : public Backend {
  public:
   explicit CudaBackend(const CudaBackendOptions& options) : options_(options) {}
   ~CudaBackend() override {
+    if (mode_ == Mode::kCapture) {
+      // A step abandoned mid-capture (its logits never consumed): close the capture first.
+      cudaGraph_t graph = nullptr;
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+      cudaGetLastError();
+    }
     if (stream_) cudaStreamSynchronize(stream_);
     DropGraphs();
     for (void* p : allocations_) cudaFree(p);
+    if (kv_pool_) cudaFree(kv_pool_);
     if (logits_host_) cudaFreeHost(logits_host_);
     if (results_host_) cudaFreeHost(results_host_);
     if (stream_) cudaStreamDestroy(stream_);
@@ -145,6 +153,7 @@ class CudaBackend final : public Backend {
   }
 
   const char* name() const override { return "cuda"; }
+  const CudaGraphCounts& graph_counts() const { return graph_counts_; }
   std::string Describe() const override { return description_; }
 
   StatusOr<Weight> LoadWeight(const GgufTensorInfo& t) override {
@@ -217,7 +226,15 @@ class CudaBackend final : public Backend {
       if (fp8) total += 2 * AlignUp(num_slots * layout.num_kv_heads * sizeof(float));
     }
     // One allocation for the whole pool, carved per layer.
-    uint8_t* base = static_cast<uint8_t*>(Allocate(total));
+    // A second pool replaces the first: graphs captured over the old one must go with it.
+    DropGraphs();
+    if (kv_pool_ != nullptr) {
+      GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      GS_CUDA_CHECK(cudaFree(kv_pool_));
+      kv_pool_ = nullptr;
+    }
+    GS_CUDA_CHECK(cudaMalloc(&kv_pool_, std::max<size_t>(total, 1)));
+    uint8_t* base = static_cast<uint8_t*>(kv_pool_);
     layers_.assign(layout.layer_group.size(), {});
     for (size_t l = 0; l < layout.layer_group.size(); ++l) {
       const size_t num_slots =
@@ -404,6 +421,9 @@ class CudaBackend final : public Backend {
         rows.size() == staged_batch_->logits_rows.size()) {
       rows_dev = step_.logits_rows;
     } else {
+      // Rows staged after the step's first copy would replay stale bytes from a graph; a
+      // graphable step only gathers its batch's logits rows.
+      GS_CHECK(mode_ == Mode::kEager);
       rows_dev = staging_.Add(rows.data(), rows.size());
       staging_.Send(stream_);
     }
@@ -679,8 +699,10 @@ class CudaBackend final : public Backend {
       if (graphs_.size() >= kMaxGraphs) DropGraphs();
       graphs_[graph_key_] = exec;
       GS_CUDA_CHECK(cudaGraphLaunch(exec, stream_));
+      ++graph_counts_.captures;
     } else if (mode_ == Mode::kReplay) {
       GS_CUDA_CHECK(cudaGraphLaunch(graphs_.at(graph_key_), stream_));
+      ++graph_counts_.replays;
     }
     mode_ = Mode::kEager;
   }
@@ -726,7 +748,8 @@ class CudaBackend final : public Backend {
   size_t max_shared_bytes_ = 0;  // per block, after opting in
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::GemmBf16> gemm_;
-  std::vector<void*> allocations_;  // weights and the KV pool, freed at destruction
+  std::vector<void*> allocations_;  // weights, freed at destruction
+  void* kv_pool_ = nullptr;         // the KV pool: one allocation, replaced by AllocateKv
   std::unordered_map<const void*, const uint16_t*> bf16_copies_;  // GGUF blocks -> bf16 copy
   KvLayout layout_;
   std::vector<LayerKv> layers_;
@@ -747,7 +770,8 @@ class CudaBackend final : public Backend {
   std::vector<int32_t> graph_key_;
   std::map<std::vector<int32_t>, cudaGraphExec_t> graphs_;
   std::set<std::vector<int32_t>> seen_keys_;  // keys run once eagerly
-  float* logits_host_ = nullptr;              // pinned
+  CudaGraphCounts graph_counts_;
+  float* logits_host_ = nullptr;  // pinned
   size_t logits_host_capacity_ = 0;
   BatchStaging sample_staging_;      // sampling inputs
   uint8_t* results_host_ = nullptr;  // pinned: sampling outputs
@@ -762,6 +786,11 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+CudaGraphCounts GetCudaGraphCounts(const Backend& backend) {
+  const auto* cuda = dynamic_cast<const CudaBackend*>(&backend);
+  return cuda != nullptr ? cuda->graph_counts() : CudaGraphCounts{};
+}
 
 StatusOr<std::string> DescribeCudaDevice(int device_idx) {
   int count = 0;

@@ -35,4 +35,11 @@ StatusOr<std::string> DescribeCudaDevice(int device_idx);
 
 StatusOr<std::unique_ptr<Backend>> CreateCudaBackend(const CudaBackendOptions& options);
 
+// Decode steps captured as CUDA graphs and replays of them so far (zeros for other backends).
+struct CudaGraphCounts {
+  int64_t captures = 0;
+  int64_t replays = 0;
+};
+CudaGraphCounts GetCudaGraphCounts(const Backend& backend);
+
 }  // namespace gs

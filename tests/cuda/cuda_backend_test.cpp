@@ -41,10 +41,10 @@ SyntheticShape Gemma3_270m() {
 // The step-by-step batches, built once with the pool's bookkeeping as the engine builds them
 // (reserve, release what left the window, block tables in CSR form, a slot per new token), so
 // that both backends run exactly the same steps.
-std::vector<Batch> BuildSteps(const ModelConfig& config, const KvPlan& plan) {
-  const std::vector<int32_t> prompt_lens = {1, 97, 600};
+std::vector<Batch> BuildSteps(const ModelConfig& config, const KvPlan& plan,
+                              const std::vector<int32_t>& prompt_lens = {1, 97, 600},
+                              int32_t num_decode_steps = 8) {
   constexpr int32_t kChunk = 64;
-  constexpr int32_t kNumDecodeSteps = 8;
   const int32_t num_seqs = static_cast<int32_t>(prompt_lens.size());
   KvPool pool(plan.pool);
   std::mt19937 rng(11);
@@ -59,7 +59,7 @@ std::vector<Batch> BuildSteps(const ModelConfig& config, const KvPlan& plan) {
     for (int32_t s = 0; s < num_seqs; ++s) {
       if (seq_lens[s] < prompt_lens[s]) {
         work.push_back({s, std::min(kChunk, prompt_lens[s] - seq_lens[s])});
-      } else if (num_decoded[s] < kNumDecodeSteps) {
+      } else if (num_decoded[s] < num_decode_steps) {
         work.push_back({s, 1});
       }
     }
@@ -96,13 +96,13 @@ std::vector<Batch> BuildSteps(const ModelConfig& config, const KvPlan& plan) {
   return steps;
 }
 
-// A pool that holds BuildSteps' three sequences whole.
-KvBudget StepsBudget() {
+// A pool that holds BuildSteps' sequences whole.
+KvBudget StepsBudget(int32_t num_seqs = 3) {
   KvBudget budget;
   budget.kv_cache_bytes = int64_t{64} << 20;
   budget.block_size = 16;
-  budget.max_batch_tokens = 3 * 64;
-  budget.max_seqs = 3;
+  budget.max_batch_tokens = num_seqs * 64;
+  budget.max_seqs = num_seqs;
   return budget;
 }
 
@@ -163,34 +163,60 @@ TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
               static_cast<long long>(num_rows), worst, static_cast<long long>(num_same_argmax));
 }
 
-TEST(CudaBackendTest, GraphReplayGivesTheEagerLogits) {
-  GS_REQUIRE_CUDA_DEVICE();
-  // The steps end with one sequence decoding alone for several steps: the second such step is
-  // captured as a CUDA graph and the rest replay it. Replays must compute what eager launches
-  // compute (only the decode split count differs, so the values agree to rounding).
+// Runs steps on two CUDA backends, without and with graphs; returns the graph backend's counts.
+CudaGraphCounts CompareGraphsWithEager(const std::vector<int32_t>& prompt_lens,
+                                       int32_t num_decode_steps) {
   const SyntheticShape shape = Gemma3_270m();
   const SyntheticOptions options{.mix = WeightMix::kQ4_K_M, .seed = 3};
   StatusOr<std::unique_ptr<Backend>> eager = CreateCudaBackend({.cuda_graphs = false});
   StatusOr<std::unique_ptr<Backend>> graphs = CreateCudaBackend({.cuda_graphs = true});
-  ASSERT_TRUE(eager.ok() && graphs.ok());
+  EXPECT_TRUE(eager.ok() && graphs.ok());
+  if (!eager.ok() || !graphs.ok()) return {};
   StatusOr<std::unique_ptr<SyntheticModel>> eager_model =
       SyntheticModel::Create(shape, options, **eager);
   StatusOr<std::unique_ptr<SyntheticModel>> graph_model =
       SyntheticModel::Create(shape, options, **graphs);
-  ASSERT_TRUE(eager_model.ok() && graph_model.ok());
+  EXPECT_TRUE(eager_model.ok() && graph_model.ok());
+  if (!eager_model.ok() || !graph_model.ok()) return {};
   const ModelConfig& config = (*eager_model)->config();
-  StatusOr<KvPlan> plan = PlanKv(config, StepsBudget());
-  ASSERT_TRUE(plan.ok()) << plan.status().message();
-  const std::vector<Batch> steps = BuildSteps(config, *plan);
+  StatusOr<KvPlan> plan = PlanKv(config, StepsBudget(static_cast<int32_t>(prompt_lens.size())));
+  EXPECT_TRUE(plan.ok()) << plan.status().message();
+  if (!plan.ok()) return {};
+  const std::vector<Batch> steps = BuildSteps(config, *plan, prompt_lens, num_decode_steps);
   const std::vector<float> want = RunSteps(**eager_model, **eager, *plan, steps);
   const std::vector<float> got = RunSteps(**graph_model, **graphs, *plan, steps);
-  ASSERT_EQ(want.size(), got.size());
+  EXPECT_EQ(want.size(), got.size());
   const int64_t num_vocab = config.num_vocab;
-  for (int64_t r = 0; r < static_cast<int64_t>(want.size()) / num_vocab; ++r) {
+  for (int64_t r = 0; r < static_cast<int64_t>(std::min(want.size(), got.size())) / num_vocab;
+       ++r) {
     const std::vector<float> w(want.begin() + r * num_vocab, want.begin() + (r + 1) * num_vocab);
     const std::vector<float> g(got.begin() + r * num_vocab, got.begin() + (r + 1) * num_vocab);
     EXPECT_LT(cuda_test::RelError(g, w), 1e-3) << "logits row " << r;
   }
+  EXPECT_EQ(GetCudaGraphCounts(**eager).captures, 0);
+  return GetCudaGraphCounts(**graphs);
+}
+
+TEST(CudaBackendTest, GraphReplayGivesTheEagerLogits) {
+  GS_REQUIRE_CUDA_DEVICE();
+  // The steps end with the 600-token sequence decoding alone for 8 steps (one key: 1 row, 64
+  // blocks in each group): the first runs eagerly, the second is captured, six replay. Replays
+  // must compute what eager launches compute (only the decode split count differs).
+  const CudaGraphCounts one_row = CompareGraphsWithEager({1, 97, 600}, 8);
+  EXPECT_EQ(one_row.captures, 1);
+  EXPECT_EQ(one_row.replays, 6);
+}
+
+TEST(CudaBackendTest, GraphReplayOfBatchesOverEightRows) {
+  GS_REQUIRE_CUDA_DEVICE();
+  // Ten sequences (40..49 prompt tokens, 3..4 blocks: one key) prefill together, then decode
+  // together for five steps: more than eight rows take the bf16 GEMM path, cuBLASLt included,
+  // inside the graph.
+  std::vector<int32_t> prompt_lens;
+  for (int32_t i = 0; i < 10; ++i) prompt_lens.push_back(40 + i);
+  const CudaGraphCounts ten_rows = CompareGraphsWithEager(prompt_lens, 5);
+  EXPECT_EQ(ten_rows.captures, 1);
+  EXPECT_EQ(ten_rows.replays, 3);
 }
 
 TEST(CudaBackendTest, AMissingDeviceIsAnError) {
