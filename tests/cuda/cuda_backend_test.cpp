@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
+#include "engine/engine.h"
 #include "engine/kv/kv_plan.h"
 #include "engine/kv/kv_pool.h"
 #include "engine/model/synthetic_model.h"
@@ -217,6 +218,91 @@ TEST(CudaBackendTest, GraphReplayOfBatchesOverEightRows) {
   const CudaGraphCounts ten_rows = CompareGraphsWithEager(prompt_lens, 5);
   EXPECT_EQ(ten_rows.captures, 1);
   EXPECT_EQ(ten_rows.replays, 3);
+}
+
+// Requests through the Engine: on the CUDA backend the engine samples on the device (only the
+// picks come back) and decode steps replay graphs.
+std::vector<std::vector<SampledToken>> RunEngine(Backend& backend, uint64_t weight_seed) {
+  StatusOr<std::unique_ptr<SyntheticModel>> m = SyntheticModel::Create(
+      Gemma3_270m(), {.mix = WeightMix::kQ4_K_M, .seed = weight_seed}, backend);
+  EXPECT_TRUE(m.ok()) << m.status().message();
+  if (!m.ok()) return {};
+  EngineOptions options;
+  options.kv_cache_bytes = int64_t{64} << 20;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create((*m)->model(), backend, options);
+  EXPECT_TRUE(engine.ok()) << engine.status().message();
+  if (!engine.ok()) return {};
+  (*engine)->Start();
+  auto signal = std::make_shared<StreamSignal>();
+  std::mt19937 rng(5);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < 12; ++i) {
+    EngineRequest r;
+    r.prompt.resize(5 + rng() % 60);
+    for (int32_t& id : r.prompt) id = static_cast<int32_t>(rng() % 262144);
+    r.max_new_tokens = 10;
+    r.sampling.temperature = i % 3 == 0 ? 0.0f : 0.9f;
+    r.sampling.top_k = i % 3 == 1 ? 40 : 0;
+    r.sampling.top_p = i % 3 == 2 ? 0.9f : 1.0f;
+    r.sampling.seed = static_cast<uint64_t>(i);
+    if (i == 4) r.sampling.repetition_penalty = 1.2f;
+    if (i == 5) r.sampling.logit_bias = {{17, 3.0f}};
+    r.want_logprobs = i % 2 == 0;
+    r.num_top_logprobs = r.want_logprobs ? 5 : 0;
+    r.stream = std::make_shared<RequestStream>(signal);
+    streams.push_back(r.stream);
+    std::vector<EngineRequest> one;
+    one.push_back(std::move(r));
+    EXPECT_TRUE((*engine)->Submit(std::move(one)));
+  }
+  std::vector<std::vector<SampledToken>> out(streams.size());
+  for (size_t i = 0; i < streams.size(); ++i) {
+    for (int wait = 0; wait < 20000; ++wait) {
+      RequestUpdate u;
+      if (!streams[i]->Take(&u)) {
+        signal->Wait(std::chrono::milliseconds(5));
+        continue;
+      }
+      out[i].insert(out[i].end(), u.tokens.begin(), u.tokens.end());
+      if (u.finish != FinishReason::kNone) break;
+    }
+  }
+  (*engine)->Stop();
+  return out;
+}
+
+TEST(CudaBackendTest, EngineSamplesOnTheDevice) {
+  GS_REQUIRE_CUDA_DEVICE();
+  StatusOr<std::unique_ptr<Backend>> cuda = CreateCudaBackend({});
+  ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+  ASSERT_TRUE((*cuda)->SamplesOnDevice());
+  CpuBackend cpu(0);
+  const auto got = RunEngine(**cuda, 7);
+  const auto want = RunEngine(cpu, 7);
+  ASSERT_EQ(got.size(), 12u);
+  int num_same_first = 0, num_greedy = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].size(), 10u) << "request " << i;
+    for (const SampledToken& t : got[i]) {
+      ASSERT_GE(t.id, 0);
+      ASSERT_LT(t.id, 262144);
+      if (i % 2 == 0) {
+        EXPECT_LE(t.logprob, 0.0f);
+        ASSERT_EQ(t.top.size(), 5u);
+        for (size_t k = 1; k < t.top.size(); ++k) EXPECT_GE(t.top[k - 1].logprob, t.top[k].logprob);
+        EXPECT_LE(t.logprob, t.top[0].logprob + 1e-4f);
+      } else {
+        EXPECT_TRUE(t.top.empty());
+      }
+    }
+    if (i % 3 == 0) {  // greedy: the first pick comes from the prompt's logits alone
+      ++num_greedy;
+      num_same_first += got[i][0].id == want[i][0].id;
+    }
+  }
+  // Logits agree with the CPU's to ~1e-2 relative; a near-tie may still flip one pick.
+  EXPECT_GE(num_same_first, num_greedy - 1);
+  EXPECT_GT(GetCudaGraphCounts(**cuda).replays, 0);
 }
 
 TEST(CudaBackendTest, AMissingDeviceIsAnError) {
