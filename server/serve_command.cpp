@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <string_view>
 #include <thread>
 
 #include "engine/engine.h"
@@ -128,7 +129,8 @@ int RunServe(const std::vector<std::string>& raw_args) {
     return 1;
   }
   LoadedModel& m = loaded.value();
-  PrefaultWeights(*m.file);
+  // The CPU backend computes from the mapping itself; a GPU backend has copied the weights.
+  if (std::string_view(m.backend->name()) == "cpu") PrefaultWeights(*m.file);
   EngineOptions eo;
   eo.kv_cache_bytes = config.kv_cache_bytes;
   if (config.kv_cache_fraction > 0) {
