@@ -1,0 +1,83 @@
+// PlanKv: a KV memory budget becomes pool blocks per group (sliding groups sized for their
+// window, global groups the rest), sized by the bytes the backend stores per token.
+#include "engine/kv/kv_plan.h"
+
+#include <gtest/gtest.h>
+
+#include "engine/model/synthetic_model.h"
+
+namespace gs {
+namespace {
+
+ModelConfig Config270m() {
+  SyntheticShape s;
+  s.num_layers = 18;
+  s.hidden = 640;
+  s.ffn_hidden = 2048;
+  s.num_heads = 4;
+  s.num_kv_heads = 1;
+  s.head_dim = 256;
+  s.num_vocab = 1024;
+  s.context_length = 32768;
+  s.sliding_window = 512;
+  StatusOr<ModelConfig> c = SyntheticModelConfig(s);
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  return *c;
+}
+
+TEST(KvPlanTest, SlidingGroupsGetTheirWindowGlobalOnesTheRest) {
+  const ModelConfig c = Config270m();
+  KvBudget b;
+  b.kv_cache_bytes = int64_t{256} << 20;
+  b.block_size = 16;
+  b.max_batch_tokens = 512;
+  b.max_seqs = 4;
+  StatusOr<KvPlan> plan = PlanKv(c, b);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  ASSERT_EQ(plan->layout.num_blocks.size(), c.kv_groups.size());
+  ASSERT_EQ(plan->layout.group_window.size(), c.kv_groups.size());
+  const int64_t slot_bytes = 4 * c.num_kv_heads * c.head_dim;  // f16 K and V
+  int64_t used = 0;
+  for (size_t g = 0; g < c.kv_groups.size(); ++g) {
+    const KvGroupConfig& group = c.kv_groups[g];
+    EXPECT_EQ(plan->layout.group_window[g], group.window);
+    const int64_t blocks = plan->layout.num_blocks[g];
+    used += blocks * b.block_size * slot_bytes * static_cast<int64_t>(group.layers.size());
+    if (group.kind == AttentionKind::kSliding) {
+      // (window + a step's tokens) per sequence, in blocks, plus two of slack, for max_seqs.
+      EXPECT_EQ(blocks, ((512 + 512 + 15) / 16 + 2) * 4);
+    } else {
+      EXPECT_EQ(plan->max_seq_len, std::min<int64_t>(c.context_length, blocks * b.block_size));
+    }
+  }
+  EXPECT_LE(used, b.kv_cache_bytes);
+  EXPECT_GT(used, b.kv_cache_bytes * 9 / 10);  // the budget is spent, not left over
+}
+
+TEST(KvPlanTest, SmallerSlotsHoldMoreTokens) {
+  // An fp8 cache (1 byte a value plus a scale a row) holds about twice the tokens of f16.
+  const ModelConfig c = Config270m();
+  KvBudget b;
+  b.kv_cache_bytes = int64_t{256} << 20;
+  StatusOr<KvPlan> f16 = PlanKv(c, b);
+  b.slot_bytes = 2 * c.num_kv_heads * (c.head_dim + 4);
+  StatusOr<KvPlan> fp8 = PlanKv(c, b);
+  ASSERT_TRUE(f16.ok() && fp8.ok());
+  for (size_t g = 0; g < c.kv_groups.size(); ++g) {
+    if (c.kv_groups[g].kind != AttentionKind::kGlobal) continue;
+    EXPECT_GT(fp8->layout.num_blocks[g], f16->layout.num_blocks[g] * 3 / 2);
+  }
+}
+
+TEST(KvPlanTest, ABudgetTooSmallIsAnError) {
+  const ModelConfig c = Config270m();
+  KvBudget b;
+  b.kv_cache_bytes = 1 << 16;
+  EXPECT_FALSE(PlanKv(c, b).ok());
+  b.kv_cache_bytes = int64_t{256} << 20;
+  b.block_size = 0;
+  EXPECT_FALSE(PlanKv(c, b).ok());
+}
+
+}  // namespace
+}  // namespace gs
