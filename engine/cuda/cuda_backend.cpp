@@ -106,7 +106,6 @@ class BatchStaging {
                                   cudaMemcpyHostToDevice, stream));
     sent_ = used_;
   }
-  size_t free_bytes() const { return capacity_ - used_; }
 
  private:
   uint8_t* host_ = nullptr;
@@ -179,6 +178,10 @@ class CudaBackend final : public Backend {
     if (!cuda::MatVecSupports(t.type)) {
       return Status::Error("tensor " + t.name + " has type " + GetTypeTraits(t.type).name +
                            ", which the CUDA backend cannot compute with");
+    }
+    if (w.num_cols % 8 != 0) {  // the product kernels read rows in 8-value pieces
+      return Status::Error("tensor " + t.name + " has rows of " + std::to_string(w.num_cols) +
+                           " values; the CUDA backend needs a multiple of 8");
     }
     w.data = Upload(t.data, t.num_bytes);
     if (options_.bf16_weights && t.type != GgmlType::kBF16 &&
