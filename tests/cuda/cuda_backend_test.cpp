@@ -18,6 +18,7 @@
 #include "engine/kv/kv_pool.h"
 #include "engine/model/synthetic_model.h"
 #include "tests/cuda/cuda_test_util.h"
+#include "tests/unit/engine_run.h"
 
 namespace gs {
 namespace {
@@ -233,9 +234,8 @@ std::vector<std::vector<SampledToken>> RunEngine(Backend& backend, uint64_t weig
   EXPECT_TRUE(engine.ok()) << engine.status().message();
   if (!engine.ok()) return {};
   (*engine)->Start();
-  auto signal = std::make_shared<StreamSignal>();
   std::mt19937 rng(5);
-  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<EngineRequest> requests;
   for (int i = 0; i < 12; ++i) {
     EngineRequest r;
     r.prompt.resize(5 + rng() % 60);
@@ -249,24 +249,9 @@ std::vector<std::vector<SampledToken>> RunEngine(Backend& backend, uint64_t weig
     if (i == 5) r.sampling.logit_bias = {{17, 3.0f}};
     r.want_logprobs = i % 2 == 0;
     r.num_top_logprobs = r.want_logprobs ? 5 : 0;
-    r.stream = std::make_shared<RequestStream>(signal);
-    streams.push_back(r.stream);
-    std::vector<EngineRequest> one;
-    one.push_back(std::move(r));
-    EXPECT_TRUE((*engine)->Submit(std::move(one)));
+    requests.push_back(std::move(r));
   }
-  std::vector<std::vector<SampledToken>> out(streams.size());
-  for (size_t i = 0; i < streams.size(); ++i) {
-    for (int wait = 0; wait < 20000; ++wait) {
-      RequestUpdate u;
-      if (!streams[i]->Take(&u)) {
-        signal->Wait(std::chrono::milliseconds(5));
-        continue;
-      }
-      out[i].insert(out[i].end(), u.tokens.begin(), u.tokens.end());
-      if (u.finish != FinishReason::kNone) break;
-    }
-  }
+  std::vector<std::vector<SampledToken>> out = SubmitAndCollect(**engine, std::move(requests));
   (*engine)->Stop();
   return out;
 }

@@ -11,6 +11,7 @@
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "kernels/ref/sampling_ref.h"
+#include "tests/unit/engine_run.h"
 
 namespace gs {
 namespace {
@@ -84,7 +85,7 @@ class EngineDeviceSamplingTest : public ::testing::Test {
     file_ = std::move(f).value();
   }
 
-  // Runs the requests made by make(i) for i in ids on a fresh engine, all submitted at once.
+  // Runs the requests on a fresh engine over backend, all submitted at once.
   std::vector<std::vector<SampledToken>> Run(Backend& backend,
                                              const std::vector<EngineRequest>& requests) {
     StatusOr<std::unique_ptr<Model>> model = LoadModel(*file_, backend);
@@ -94,27 +95,7 @@ class EngineDeviceSamplingTest : public ::testing::Test {
     StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, backend, options);
     EXPECT_TRUE(engine.ok()) << engine.status().message();
     (*engine)->Start();
-    auto signal = std::make_shared<StreamSignal>();
-    std::vector<std::shared_ptr<RequestStream>> streams;
-    for (EngineRequest r : requests) {
-      r.stream = std::make_shared<RequestStream>(signal);
-      streams.push_back(r.stream);
-      std::vector<EngineRequest> one;
-      one.push_back(std::move(r));
-      EXPECT_TRUE((*engine)->Submit(std::move(one)));
-    }
-    std::vector<std::vector<SampledToken>> out(requests.size());
-    for (size_t i = 0; i < streams.size(); ++i) {
-      for (int wait = 0; wait < 4000; ++wait) {
-        RequestUpdate u;
-        if (!streams[i]->Take(&u)) {
-          signal->Wait(std::chrono::milliseconds(5));
-          continue;
-        }
-        out[i].insert(out[i].end(), u.tokens.begin(), u.tokens.end());
-        if (u.finish != FinishReason::kNone) break;
-      }
-    }
+    std::vector<std::vector<SampledToken>> out = SubmitAndCollect(**engine, requests);
     (*engine)->Stop();
     return out;
   }
