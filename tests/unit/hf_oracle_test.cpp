@@ -1,6 +1,6 @@
-// The Gemma 3 forward pass against Hugging Face transformers on a tiny random model
-// (tests/fixtures/make_tiny_gemma3.py): a sliding window of 8 over a 40-token sequence, 4 query /
-// 2 KV heads, norm weights far from 1, both RoPE bases. F32 weights, so activations stay f32
+// The Gemma 3 forward pass against Hugging Face transformers on tiny random models
+// (tests/fixtures/make_tiny_gemma3.py): a sliding window of 8 over a 40-token sequence, GQA,
+// norm weights far from 1, both RoPE bases. F32 weights, so activations stay f32
 // and the only roundings are the f16 K/V, q, softmax weights and gelu that llama.cpp also makes.
 #include <gtest/gtest.h>
 
@@ -16,12 +16,17 @@
 namespace gs {
 namespace {
 
-TEST(HfOracleTest, TinyGemma3LogitsMatchTransformers) {
+class HfOracleTest : public ::testing::TestWithParam<const char*> {};
+
+// tiny_gemma3: head dim 32, 4/2 heads, f32 weights; tiny_gemma3_d256: the head dim the CUDA
+// kernels run, 2/1 heads, f16 matrices (the same file checks the GPU in tests/cuda).
+TEST_P(HfOracleTest, TinyGemma3LogitsMatchTransformers) {
   const std::string dir = GS_FIXTURE_DIR;
-  StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(dir + "/tiny_gemma3.gguf");
+  const std::string name = GetParam();
+  StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(dir + "/" + name + ".gguf");
   ASSERT_TRUE(file.ok()) << file.status().message();
   const nlohmann::json golden =
-      nlohmann::json::parse(std::ifstream(dir + "/tiny_gemma3_logits.json"));
+      nlohmann::json::parse(std::ifstream(dir + "/" + name + "_logits.json"));
   const std::vector<int32_t> ids = golden["ids"];
 
   CpuBackend backend(2);
@@ -45,8 +50,11 @@ TEST(HfOracleTest, TinyGemma3LogitsMatchTransformers) {
       ASSERT_LE(err, 1e-2) << "position " << t << " token " << v;
     }
   }
-  std::cerr << "max logit error against transformers: " << max_err << "\n";
+  std::cerr << name << ": max logit error against transformers: " << max_err << "\n";
 }
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, HfOracleTest,
+                         ::testing::Values("tiny_gemma3", "tiny_gemma3_d256"));
 
 }  // namespace
 }  // namespace gs
