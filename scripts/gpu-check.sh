@@ -104,6 +104,10 @@ if [[ -x "$CARRY/gemma-serve" ]]; then
         --device cuda --concurrency "$c" --n-prompt 128 --n-gen 128 --repetitions 2 --json 2>>"$LOG" |
         grep '^{' | sed "s/^{/{\"run\": \"serve_12b_c$c\", /" >> "$RESULTS"
     done
+    log "the server end to end on the GPU (tiny head-dim-256 model, cuda against cpu)"
+    timeout 180 python3 tests/gpu/serve_smoke.py "$GS" 2>>"$LOG" | grep '^{' >> "$RESULTS"
+    echo "{\"name\": \"serve_smoke_rc\", \"value\": ${PIPESTATUS[0]}, \"unit\": \"\"}" \
+      >> "$RESULTS"
   else
     log "the carried gemma-serve does not run here (see log.txt): no model-level rows"
   fi
@@ -139,6 +143,10 @@ for t in ("bf16", "q4_k", "q4_k_eager"):
         floor_tps = bw * 1e9 / r["model_bytes"]
         print(f"{'12B decode ' + t + ' (tok/s)':34} {r['avg_ts']:12.1f}  "
               f"{pct(r['avg_ts'], floor_tps):>10}  target 85% of {floor_tps:.0f}")
+for n in ("cuda_tests_rc", "serve_smoke_rc", "serve_smoke_greedy_agreement", "build_seconds"):
+    r = by.get(n)
+    if r:
+        print(f"{n:34} {r['value']:>12}  {r.get('unit', '')}")
 for c in (1, 64):
     r = by.get(f"serve_12b_c{c}")
     if r:
