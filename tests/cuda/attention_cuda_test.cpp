@@ -232,10 +232,12 @@ TEST_P(AttentionCudaTest, MatchesReferenceOnRaggedBatch) {
            static_cast<cuda::KvType>(kv_type),
            SeventeenSeqs()};
     const CaseResult r = RunCase(c, 1234 + head_dim + block_size + window, false);
-    // bf16 Q and P in the prefill tiles (a few 1e-3 per row); fp8 K/V are compared as cached,
-    // so only rounding of the products remains. A window off by one or a missed softcap gives
-    // 1e-1 and more on the rows it touches.
-    EXPECT_LT(MaxRowError(r), 2e-2) << "softcap " << softcap;
+    // Prefill tiles round Q and P to bf16 (~1e-2 on the worst rows, in a lane-level emulation
+    // of these kernels); with an fp8 cache they also round each dequantized K/V value to bf16
+    // (up to ~2e-2 at head dim 128). Decode rows stay near 1e-6. A window off by one, a missed
+    // softcap or a wrong lane-to-dim map gives 1.5e-1 and more on the rows it touches.
+    const bool fp8 = c.kv_type == cuda::KvType::kFp8;
+    EXPECT_LT(MaxRowError(r), fp8 ? 4e-2 : 2e-2) << "softcap " << softcap;
   }
 }
 
