@@ -147,11 +147,12 @@ struct PrefillShape {
   static constexpr int kKStride = kHeadDim + 8;
   static constexpr int kVtStride = kKeyTile + 8;  // V is stored transposed: [dim][key]
   static constexpr int kExchangeFloats = kDimSplit > 1 ? kWarps * 16 * kKeyTile : 0;
+  static constexpr int kScaleFloats = 2 * kKeyTile;  // fp8 caches: each key's K and V scale
   static constexpr size_t kSmemBytes =
       (size_t{kPrefillTileRows} * kQStride + size_t{kKeyTile} * kKStride +
        size_t{kHeadDim} * kVtStride) *
           sizeof(__nv_bfloat16) +
-      kExchangeFloats * sizeof(float);
+      (kExchangeFloats + kScaleFloats) * sizeof(float);
 };
 
 template <int kHeadDim, KvType kKv>
@@ -164,6 +165,12 @@ __global__ void __launch_bounds__(PrefillShape<kHeadDim>::kThreads, 1)
   __nv_bfloat16* sk = sq + kPrefillTileRows * Shape::kQStride;
   __nv_bfloat16* svt = sk + kKeyTile * Shape::kKStride;
   float* sx = reinterpret_cast<float*>(svt + kHeadDim * Shape::kVtStride);
+  // fp8: the tile holds the e4m3 values exactly (every one is a bf16) and the per-row scales
+  // apply in f32, to S's columns (K) and to P's columns before P·V (V), so the cache's values
+  // are not rounded a second time.
+  float* sks = sx + Shape::kExchangeFloats;
+  float* svs = sks + kKeyTile;
+  constexpr bool kScaled = kKv == KvType::kFp8;
 
   const PrefillTile tile = p.tiles[blockIdx.x];
   const int head_idx = blockIdx.y;
@@ -206,22 +213,32 @@ __global__ void __launch_bounds__(PrefillShape<kHeadDim>::kThreads, 1)
 
   for (int32_t key_tile = key_begin; key_tile < key_end; key_tile += kKeyTile) {
     __syncthreads();  // the previous tile's reads of sk/svt/sx are done; Q is written
-    // Consecutive lanes take consecutive keys: the transposed V stores of a warp then fall on
-    // consecutive 2-byte addresses (conflict-free) instead of one bank per lane.
+    // The cache row of each of the tile's keys; -1 past the range or in a released block.
+    auto cache_row = [&](int j) -> int64_t {
+      const int32_t key = key_tile + j;
+      const int32_t block = key < key_end ? blocks[key / p.block_size] : -1;
+      if (block < 0) return -1;
+      return (static_cast<int64_t>(block) * p.block_size + key % p.block_size) * p.num_kv_heads +
+             kv_head_idx;
+    };
+    // K row-major: consecutive lanes read consecutive 16-byte pieces of one row (coalesced) and
+    // store them side by side. Zeros for rows without a key: masked keys get P = 0, and
+    // 0 * garbage could be NaN.
+    for (int idx = threadIdx.x; idx < kKeyTile * (kHeadDim / 8); idx += Shape::kThreads) {
+      const int j = idx / (kHeadDim / 8), c = (idx % (kHeadDim / 8)) * 8;
+      const int64_t row = cache_row(j);
+      *reinterpret_cast<uint4*>(sk + j * Shape::kKStride + c) =
+          row >= 0 ? Load8AsBf16<kKv>(p.k_cache, row * kHeadDim + c, 1.0f) : make_uint4(0, 0, 0, 0);
+      if (kScaled && c == 0) sks[j] = row >= 0 ? p.k_scale[row] : 0.f;
+    }
+    // V transposed: consecutive lanes take consecutive keys, so a warp's 2-byte stores fall on
+    // consecutive addresses (conflict-free) instead of one bank per lane.
     for (int idx = threadIdx.x; idx < kKeyTile * (kHeadDim / 8); idx += Shape::kThreads) {
       const int j = idx % kKeyTile, c = (idx / kKeyTile) * 8;
-      const int32_t key = key_tile + j;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      const int32_t block = key < key_end ? blocks[key / p.block_size] : -1;
-      if (block >= 0) {
-        const int64_t row =
-            (static_cast<int64_t>(block) * p.block_size + key % p.block_size) * p.num_kv_heads +
-            kv_head_idx;
-        kv = Load8AsBf16<kKv>(p.k_cache, row * kHeadDim + c, RowScale(p.k_scale, row));
-        vv = Load8AsBf16<kKv>(p.v_cache, row * kHeadDim + c, RowScale(p.v_scale, row));
-      }
-      // Zeros for keys past the range: masked keys get P = 0, and 0 * garbage could be NaN.
-      *reinterpret_cast<uint4*>(sk + j * Shape::kKStride + c) = kv;
+      const int64_t row = cache_row(j);
+      const uint4 vv =
+          row >= 0 ? Load8AsBf16<kKv>(p.v_cache, row * kHeadDim + c, 1.0f) : make_uint4(0, 0, 0, 0);
+      if (kScaled && c == 0) svs[j] = row >= 0 ? p.v_scale[row] : 0.f;
       const __nv_bfloat16* ve = reinterpret_cast<const __nv_bfloat16*>(&vv);
 #pragma unroll
       for (int e = 0; e < 8; ++e) svt[(c + e) * Shape::kVtStride + j] = ve[e];
@@ -270,8 +287,10 @@ __global__ void __launch_bounds__(PrefillShape<kHeadDim>::kThreads, 1)
     for (int nt = 0; nt < 4; ++nt) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        const int32_t key = key_tile + nt * 8 + 2 * t + (i & 1);
+        const int col = nt * 8 + 2 * t + (i & 1);
+        const int32_t key = key_tile + col;
         const int32_t pos = i < 2 ? pos0 : pos1;
+        if constexpr (kScaled) s[nt][i] *= sks[col];
         const float x = Softcap(s[nt][i] * p.scale, p.softcap) * kLog2e;
         s[nt][i] = Visible(key, pos, p.window) ? x : -INFINITY;
         if (i < 2) {
@@ -314,6 +333,16 @@ __global__ void __launch_bounds__(PrefillShape<kHeadDim>::kThreads, 1)
 
     // O += P·V: P's accumulator layout is already the A layout of a 16-key k-step.
     const __nv_bfloat16* vb = svt + (warp_d * kDims) * Shape::kVtStride;
+    if constexpr (kScaled) {  // l above summed the unscaled weights
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const float v_lo = svs[nt * 8 + 2 * t], v_hi = svs[nt * 8 + 2 * t + 1];
+        s[nt][0] *= v_lo;
+        s[nt][1] *= v_hi;
+        s[nt][2] *= v_lo;
+        s[nt][3] *= v_hi;
+      }
+    }
 #pragma unroll
     for (int kk = 0; kk < 2; ++kk) {
       const uint32_t a0 = PackBf16(s[2 * kk][0], s[2 * kk][1]);

@@ -233,9 +233,10 @@ TEST_P(AttentionCudaTest, MatchesReferenceOnRaggedBatch) {
            SeventeenSeqs()};
     const CaseResult r = RunCase(c, 1234 + head_dim + block_size + window, false);
     // Prefill tiles round Q and P to bf16 (~1e-2 on the worst rows, in a lane-level emulation
-    // of these kernels); with an fp8 cache they also round each dequantized K/V value to bf16
-    // (up to ~2e-2 at head dim 128). Decode rows stay near 1e-6. A window off by one, a missed
-    // softcap or a wrong lane-to-dim map gives 1.5e-1 and more on the rows it touches.
+    // of these kernels); an fp8 cache's values enter the tiles exactly, with their scales applied
+    // in f32 (P times the V scales is rounded to bf16 where P alone would be). Decode rows stay
+    // near 1e-6. A window off by one, a missed softcap or a wrong lane-to-dim map gives 1.5e-1
+    // and more on the rows it touches.
     const bool fp8 = c.kv_type == cuda::KvType::kFp8;
     EXPECT_LT(MaxRowError(r), fp8 ? 4e-2 : 2e-2) << "softcap " << softcap;
   }
