@@ -6,8 +6,10 @@
 #                                    binary and its non-system libraries, GoogleTest's sources)
 #   scripts/gpu-check.sh             there, with .gpu-carry carried: builds kernels, engine and
 #                                    their tests with nvcc (no server libraries needed), runs
-#                                    every CUDA test (the CPU-vs-CUDA full-forward parity test
-#                                    among them), then the benchmarks, and prints a short table.
+#                                    every CUDA test (CPU-vs-CUDA full-forward parity and the
+#                                    transformers oracle among them) and compute-sanitizer, the
+#                                    benchmarks, the server end to end with --device cuda
+#                                    (tests/gpu/serve_smoke.py), and prints a short table.
 #
 # Everything it measures goes to $OUT (results.jsonl, log.txt, table.txt); it aims to finish in
 # under 8 minutes. Without a GPU the run half still builds and reports the CUDA tests skipped.
