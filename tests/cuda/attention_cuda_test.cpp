@@ -232,13 +232,12 @@ TEST_P(AttentionCudaTest, MatchesReferenceOnRaggedBatch) {
            static_cast<cuda::KvType>(kv_type),
            SeventeenSeqs()};
     const CaseResult r = RunCase(c, 1234 + head_dim + block_size + window, false);
-    // Prefill tiles round Q and P to bf16 (~1e-2 on the worst rows, in a lane-level emulation
-    // of these kernels); an fp8 cache's values enter the tiles exactly, with their scales applied
-    // in f32 (P times the V scales is rounded to bf16 where P alone would be). Decode rows stay
-    // near 1e-6. A window off by one, a missed softcap or a wrong lane-to-dim map gives 1.5e-1
-    // and more on the rows it touches.
-    const bool fp8 = c.kv_type == cuda::KvType::kFp8;
-    EXPECT_LT(MaxRowError(r), fp8 ? 4e-2 : 2e-2) << "softcap " << softcap;
+    // Prefill tiles round Q and P to bf16 (~1e-2 on the worst rows, bf16 and fp8 caches alike,
+    // in a lane-level emulation of these kernels: an fp8 cache's values enter the tiles exactly
+    // and their scales apply in f32). Decode rows stay near 1e-6. A window off by one, a missed
+    // softcap, a wrong lane-to-dim map or a scale on the wrong key gives 1e-1 and more on the
+    // rows it touches.
+    EXPECT_LT(MaxRowError(r), 2e-2) << "softcap " << softcap;
   }
 }
 
