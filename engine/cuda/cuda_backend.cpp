@@ -171,6 +171,7 @@ class CudaBackend final : public Backend {
       }
       ref::DequantizeRow(t.type, t.data, values.data(), t.ne[0]);
       w.data = Upload(values.data(), values.size() * sizeof(float));
+      if (w.data == nullptr) return OutOfMemory("tensor " + t.name, values.size() * 4);
       w.type = GgmlType::kF32;
       w.row_bytes = sizeof(float) * t.ne[0];
       return w;
@@ -184,9 +185,11 @@ class CudaBackend final : public Backend {
                            " values; the CUDA backend needs a multiple of 8");
     }
     w.data = Upload(t.data, t.num_bytes);
+    if (w.data == nullptr) return OutOfMemory("tensor " + t.name, t.num_bytes);
     if (options_.bf16_weights && t.type != GgmlType::kBF16 &&
         RoomForBf16Copy(sizeof(uint16_t) * w.num_rows * w.num_cols)) {
       auto* expanded = static_cast<uint16_t*>(Allocate(sizeof(uint16_t) * w.num_rows * w.num_cols));
+      if (expanded == nullptr) return w;  // the copy is optional
       cuda::DequantizeToBf16({w.data, w.type, w.row_bytes, w.num_rows, w.num_cols, expanded},
                              stream_);
       bf16_copies_[w.data] = expanded;
@@ -236,7 +239,13 @@ class CudaBackend final : public Backend {
       GS_CUDA_CHECK(cudaFree(kv_pool_));
       kv_pool_ = nullptr;
     }
-    GS_CUDA_CHECK(cudaMalloc(&kv_pool_, std::max<size_t>(total, 1)));
+    if (const cudaError_t err = cudaMalloc(&kv_pool_, std::max<size_t>(total, 1));
+        err != cudaSuccess) {
+      kv_pool_ = nullptr;
+      if (err != cudaErrorMemoryAllocation) GS_CUDA_CHECK(err);
+      cudaGetLastError();
+      return OutOfMemory("a KV cache of this size (lower --kv-cache-mb)", total);
+    }
     uint8_t* base = static_cast<uint8_t*>(kv_pool_);
     layers_.assign(layout.layer_group.size(), {});
     for (size_t l = 0; l < layout.layer_group.size(); ++l) {
@@ -725,11 +734,23 @@ class CudaBackend final : public Backend {
     return free_bytes >= num_bytes && free_bytes - num_bytes >= total_bytes / 2;
   }
 
+  // Null when the device is out of memory (a model or cache too large for this GPU is the
+  // user's to fix, not a broken invariant).
   void* Allocate(size_t num_bytes) {
     void* p = nullptr;
-    GS_CUDA_CHECK(cudaMalloc(&p, num_bytes));
+    const cudaError_t err = cudaMalloc(&p, num_bytes);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // clear it
+      return nullptr;
+    }
+    GS_CUDA_CHECK(err);
     allocations_.push_back(p);
     return p;
+  }
+
+  static Status OutOfMemory(const std::string& what, size_t num_bytes) {
+    return Status::Error("not enough GPU memory for " + what + " (" +
+                         std::to_string(num_bytes >> 20) + " MiB more)");
   }
 
   // Weights: padded by 16 bytes, as the product kernels may read up to the next 16-byte
@@ -739,6 +760,7 @@ class CudaBackend final : public Backend {
   // may be a temporary.
   void* Upload(const void* data, size_t num_bytes) {
     void* p = Allocate(num_bytes + 16);
+    if (p == nullptr) return nullptr;
     GS_CUDA_CHECK(cudaMemcpyAsync(p, data, num_bytes, cudaMemcpyHostToDevice, stream_));
     GS_CUDA_CHECK(cudaMemsetAsync(static_cast<uint8_t*>(p) + num_bytes, 0, 16, stream_));
     GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
