@@ -133,9 +133,14 @@ int RunServe(const std::vector<std::string>& raw_args) {
   if (std::string_view(m.backend->name()) == "cpu") PrefaultWeights(*m.file);
   EngineOptions eo;
   eo.kv_cache_bytes = config.kv_cache_bytes;
-  if (config.kv_cache_fraction > 0) {
-    eo.kv_cache_bytes = static_cast<int64_t>(config.kv_cache_fraction *
-                                             static_cast<double>(m.backend->FreeMemoryBytes()));
+  const bool on_cpu = std::string_view(m.backend->name()) == "cpu";
+  // A GPU serves best with most of its memory as KV cache (vLLM's default is alike).
+  const double fraction = config.kv_cache_fraction > 0         ? config.kv_cache_fraction
+                          : config.kv_cache_default && !on_cpu ? ServerConfig::kGpuKvCacheFraction
+                                                               : 0.0;
+  if (fraction > 0) {
+    eo.kv_cache_bytes =
+        static_cast<int64_t>(fraction * static_cast<double>(m.backend->FreeMemoryBytes()));
   }
   eo.block_size = config.block_size;
   eo.max_num_batched_tokens = config.max_num_batched_tokens;

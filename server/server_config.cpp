@@ -23,7 +23,8 @@ const char* const kServeHelp =
     "  --threads N                CPU compute threads (default: all cores)\n"
     "  --http-threads N           HTTP worker threads (default: max-num-seqs + 16)\n"
     "  --max-http-queue N         connections that may wait for a busy worker (default 0: 503)\n"
-    "  --kv-cache-mb N            KV cache memory (default 1024)\n"
+    "  --kv-cache-mb N            KV cache memory (default: 1024 on the CPU; on a GPU 85% of\n"
+    "                             the memory left after the weights)\n"
     "  --kv-cache-fraction F      KV cache memory as a fraction of the device's memory left\n"
     "                             after the weights (host RAM on the CPU; instead of -mb)\n"
     "  --kv-cache-dtype T         GPU KV cache: bf16 (default) or fp8 (e4m3, scaled per row)\n"
@@ -190,6 +191,7 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
   c.max_http_queue =
       static_cast<int32_t>(args.GetInt("max-http-queue", c.max_http_queue, 0, 1 << 16));
   c.kv_cache_bytes = args.GetInt("kv-cache-mb", 1024, 1, 1 << 24) << 20;
+  c.kv_cache_default = !args.Has("kv-cache-mb") && !args.Has("kv-cache-fraction");
   if (args.Has("kv-cache-fraction")) {
     c.kv_cache_fraction = args.GetDouble("kv-cache-fraction", 0.1, 1e-6, 0.95);
   }

@@ -30,6 +30,9 @@ struct ServerConfig {
   BackendChoice backend;                        // --device, --threads, --kv-cache-dtype
   int64_t kv_cache_bytes = int64_t{1} << 30;
   double kv_cache_fraction = 0;  // > 0: of the backend's free memory once weights are loaded
+  // Neither flag given: kv_cache_bytes on the CPU, kGpuKvCacheFraction on a GPU.
+  bool kv_cache_default = true;
+  static constexpr double kGpuKvCacheFraction = 0.85;
   int32_t block_size = 16;
   int64_t max_model_len = 0;  // 0: as the model and the KV budget allow
   int32_t max_num_seqs = 32;

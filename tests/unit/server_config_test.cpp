@@ -83,6 +83,7 @@ TEST_F(ServerConfigTest, Defaults) {
   EXPECT_EQ(c.num_http_threads, 32 + 16);  // enough for every sequence plus cheap requests
   EXPECT_EQ(c.max_http_queue, 0);
   EXPECT_EQ(c.kv_cache_bytes, int64_t{1} << 30);
+  EXPECT_TRUE(c.kv_cache_default);
   EXPECT_EQ(c.block_size, 16);
   EXPECT_EQ(c.max_model_len, 0);
   EXPECT_EQ(c.max_num_batched_tokens, 512);
@@ -143,6 +144,7 @@ TEST_F(ServerConfigTest, FlagsParse) {
   EXPECT_EQ(c.num_http_threads, 8);
   EXPECT_EQ(c.max_http_queue, 3);
   EXPECT_EQ(c.kv_cache_bytes, int64_t{256} << 20);
+  EXPECT_FALSE(c.kv_cache_default);
   EXPECT_EQ(c.block_size, 32);
   EXPECT_EQ(c.max_model_len, 4096);
   EXPECT_EQ(c.max_num_seqs, 8);
