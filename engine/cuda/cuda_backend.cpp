@@ -283,7 +283,7 @@ class CudaBackend final : public Backend {
     GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     arena_.Reset();
     scratch_.Reset();
-    staged_ = nullptr;
+    staged_ = false;
     unstaged_ops_ = false;
   }
 
@@ -429,7 +429,7 @@ class CudaBackend final : public Backend {
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
     if (Skip()) return;
     const int32_t* rows_dev;
-    if (staged_ != nullptr && rows.data() == staged_batch_->logits_rows.data() &&
+    if (staged_ && rows.data() == staged_batch_->logits_rows.data() &&
         rows.size() == staged_batch_->logits_rows.size()) {
       rows_dev = step_.logits_rows;
     } else {
@@ -588,9 +588,9 @@ class CudaBackend final : public Backend {
   // of a step that needs them and reused by every layer. Decides whether the step runs eagerly,
   // is captured as a CUDA graph or replays one.
   const Staged& Stage(const Batch& batch) {
-    if (staged_ != nullptr) {
+    if (staged_) {
       GS_CHECK(staged_batch_ == &batch);
-      return *staged_;
+      return step_;
     }
     graph_key_ = GraphKey(batch);
     const bool graphable = !graph_key_.empty();
@@ -663,7 +663,7 @@ class CudaBackend final : public Backend {
     if (mode_ != Mode::kReplay) staging_.Send(stream_);
     step_.groups = staged_groups_.data();
     staged_batch_ = &batch;
-    staged_ = &step_;
+    staged_ = true;
     return step_;
   }
 
@@ -695,7 +695,7 @@ class CudaBackend final : public Backend {
   // Ops that take no batch: skip in a replayed step (the graph holds their work); note when one
   // runs before the step is staged (such a step is never captured).
   bool Skip() {
-    if (staged_ == nullptr) unstaged_ops_ = true;
+    if (!staged_) unstaged_ops_ = true;
     return mode_ == Mode::kReplay;
   }
 
@@ -784,7 +784,7 @@ class CudaBackend final : public Backend {
   BatchStaging staging_;
   Staged step_;
   std::vector<StagedGroup> staged_groups_;
-  const Staged* staged_ = nullptr;  // null until the step's first op
+  bool staged_ = false;  // step_ holds this step's batch (set by the step's first op)
   const Batch* staged_batch_ = nullptr;
   // CUDA graphs of decode steps.
   enum class Mode { kEager, kCapture, kReplay };

@@ -24,26 +24,10 @@
 #include "engine/model/synthetic_model.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/unit/engine_run.h"
+#include "tests/unit/gemma3_270m_shape.h"
 
 namespace gs {
 namespace {
-
-// configs/models/gemma3-270m.json, spelled out (this test does not read JSON).
-SyntheticShape Gemma3_270m() {
-  SyntheticShape s;
-  s.name = "gemma3-270m";
-  s.num_layers = 18;
-  s.hidden = 640;
-  s.ffn_hidden = 2048;
-  s.num_heads = 4;
-  s.num_kv_heads = 1;
-  s.head_dim = 256;
-  s.num_vocab = 262144;
-  s.context_length = 32768;
-  s.sliding_window = 512;
-  s.query_pre_attn_scalar = 256;
-  return s;
-}
 
 // The step-by-step batches, built once with the pool's bookkeeping as the engine builds them
 // (reserve, release what left the window, block tables in CSR form, a slot per new token), so
@@ -129,7 +113,7 @@ std::vector<float> RunSteps(const SyntheticModel& m, Backend& backend, const KvP
 
 TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
   GS_REQUIRE_CUDA_DEVICE();
-  const SyntheticShape shape = Gemma3_270m();
+  const SyntheticShape shape = Gemma3_270mShape();
   const SyntheticOptions options{.mix = WeightMix::kQ4_K_M, .seed = 1};
 
   CpuBackend cpu(0);
@@ -173,7 +157,7 @@ TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
 // Runs steps on two CUDA backends, without and with graphs; returns the graph backend's counts.
 CudaGraphCounts CompareGraphsWithEager(const std::vector<int32_t>& prompt_lens,
                                        int32_t num_decode_steps) {
-  const SyntheticShape shape = Gemma3_270m();
+  const SyntheticShape shape = Gemma3_270mShape();
   const SyntheticOptions options{.mix = WeightMix::kQ4_K_M, .seed = 3};
   StatusOr<std::unique_ptr<Backend>> eager = CreateCudaBackend({.cuda_graphs = false});
   StatusOr<std::unique_ptr<Backend>> graphs = CreateCudaBackend({.cuda_graphs = true});
@@ -230,7 +214,7 @@ TEST(CudaBackendTest, GraphReplayOfBatchesOverEightRows) {
 // picks come back) and decode steps replay graphs.
 std::vector<std::vector<SampledToken>> RunEngine(Backend& backend, uint64_t weight_seed) {
   StatusOr<std::unique_ptr<SyntheticModel>> m = SyntheticModel::Create(
-      Gemma3_270m(), {.mix = WeightMix::kQ4_K_M, .seed = weight_seed}, backend);
+      Gemma3_270mShape(), {.mix = WeightMix::kQ4_K_M, .seed = weight_seed}, backend);
   EXPECT_TRUE(m.ok()) << m.status().message();
   if (!m.ok()) return {};
   EngineOptions options;
@@ -347,7 +331,9 @@ TEST(CudaBackendTest, TinyModelMatchesTransformers) {
       check_row(begin + n - 1, "chunks of 7");
     }
     std::printf("graphs %d: max logit error against transformers %.3g\n", graphs, max_err);
-    if (graphs) EXPECT_GT(GetCudaGraphCounts(**backend).replays, 0);
+    if (graphs) {
+      EXPECT_GT(GetCudaGraphCounts(**backend).replays, 0);
+    }
   }
 }
 

@@ -68,7 +68,6 @@ inline float Bf16ToF32(uint16_t h) {
   std::memcpy(&f, &u, 4);
   return f;
 }
-inline float RoundBf16(float f) { return Bf16ToF32(F32ToBf16(f)); }
 
 inline std::vector<float> RandomFloats(size_t n, std::mt19937& rng, float lo = -1, float hi = 1) {
   std::uniform_real_distribution<float> dist(lo, hi);

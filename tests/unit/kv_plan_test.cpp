@@ -5,21 +5,14 @@
 #include <gtest/gtest.h>
 
 #include "engine/model/synthetic_model.h"
+#include "tests/unit/gemma3_270m_shape.h"
 
 namespace gs {
 namespace {
 
 ModelConfig Config270m() {
-  SyntheticShape s;
-  s.num_layers = 18;
-  s.hidden = 640;
-  s.ffn_hidden = 2048;
-  s.num_heads = 4;
-  s.num_kv_heads = 1;
-  s.head_dim = 256;
+  SyntheticShape s = Gemma3_270mShape();
   s.num_vocab = 1024;
-  s.context_length = 32768;
-  s.sliding_window = 512;
   StatusOr<ModelConfig> c = SyntheticModelConfig(s);
   EXPECT_TRUE(c.ok()) << c.status().message();
   return *c;

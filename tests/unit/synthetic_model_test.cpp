@@ -14,24 +14,18 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/generator.h"
 #include "kernels/ref/quant_ref.h"
+#include "tests/unit/gemma3_270m_shape.h"
 
 namespace gs {
 namespace {
 
-// The default model's shape (configs/models/gemma3-270m.json) with fewer layers and a smaller
-// vocabulary, so that a test runs in milliseconds; 6 layers keep one global layer (5).
+// The default model's shape with fewer layers and a smaller vocabulary, so that a test runs in
+// milliseconds; 6 layers keep one global layer (5).
 SyntheticShape Small270m() {
-  SyntheticShape s;
+  SyntheticShape s = Gemma3_270mShape();
   s.name = "gemma3-270m-small";
   s.num_layers = 6;
-  s.hidden = 640;
-  s.ffn_hidden = 2048;
-  s.num_heads = 4;
-  s.num_kv_heads = 1;
-  s.head_dim = 256;
   s.num_vocab = 4096;
-  s.context_length = 32768;
-  s.sliding_window = 512;
   return s;
 }
 
