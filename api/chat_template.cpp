@@ -1,98 +1,27 @@
 #include "api/chat_template.h"
 
-#include <algorithm>
 #include <cstddef>
-#include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include "api/jinja_text.h"
 
 namespace gs::api {
 namespace {
 
-// Python's str.isspace(), which jinja's `trim` (str.strip()) uses: ASCII whitespace and the
-// information separators, NEL, and the Unicode space separators and line/paragraph separators.
-bool IsPythonSpace(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 ||
-         cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 ||
-         cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-// The code point encoded by exactly the bytes of `s`, or -1 when they are not one well-formed
-// UTF-8 sequence. Only the whitespace test needs it, and no whitespace code point is encoded in
-// more than 3 bytes, so ill-formed bytes simply count as content and are kept.
-int64_t DecodeOne(std::string_view s) {
-  if (s.empty()) return -1;
-  const auto b0 = static_cast<uint8_t>(s[0]);
-  size_t len = 0;
-  uint32_t cp = 0;
-  if (b0 < 0x80) {
-    len = 1;
-    cp = b0;
-  } else if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    cp = b0 & 0x07;
-  } else {
-    return -1;
-  }
-  if (s.size() != len) return -1;
-  for (size_t i = 1; i < len; ++i) {
-    const auto b = static_cast<uint8_t>(s[i]);
-    if ((b & 0xC0) != 0x80) return -1;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMin[len]) return -1;  // overlong
-  return cp;
-}
-
-// Length of the UTF-8 sequence that starts with lead byte `b` (1 for a stray byte).
-size_t SequenceLength(uint8_t b) {
-  if ((b & 0xE0) == 0xC0) return 2;
-  if ((b & 0xF0) == 0xE0) return 3;
-  if ((b & 0xF8) == 0xF0) return 4;
-  return 1;
-}
-
-// Jinja's `trim` filter: strips leading and trailing whitespace as Python does, so "\u00a0" or
-// "\u3000" at the edges of a message goes too, where an ASCII-only trim would keep it.
-std::string_view Trim(std::string_view s) {
-  while (!s.empty()) {
-    const size_t len = std::min(SequenceLength(static_cast<uint8_t>(s[0])), s.size());
-    const int64_t cp = DecodeOne(s.substr(0, len));
-    if (cp < 0 || !IsPythonSpace(static_cast<uint32_t>(cp))) break;
-    s.remove_prefix(len);
-  }
-  while (!s.empty()) {
-    // Back up over at most 3 continuation bytes to the sequence's lead byte.
-    size_t start = s.size() - 1;
-    while (start > 0 && s.size() - start < 4 && (static_cast<uint8_t>(s[start]) & 0xC0) == 0x80) {
-      --start;
-    }
-    const int64_t cp = DecodeOne(s.substr(start));
-    if (cp < 0 || !IsPythonSpace(static_cast<uint32_t>(cp))) break;
-    s.remove_suffix(s.size() - start);
-  }
-  return s;
-}
-
 // One message's content as the template writes it inside its turn.
 void AppendContent(const ChatMessage& m, std::string* out) {
   if (!m.content_is_list) {
-    out->append(Trim(m.content));
+    out->append(jinja::Trim(m.content));
     return;
   }
   for (const ContentPart& part : m.parts) {
     if (part.type == "image") {
       out->append("<start_of_image>");
     } else if (part.type == "text") {
-      out->append(Trim(part.text));
+      out->append(jinja::Trim(part.text));
     }
     // Any other part type: the template writes nothing for it.
   }
@@ -164,6 +93,79 @@ RenderedPrompt RenderGemma3Chat(const std::vector<ChatMessage>& messages,
   }
   if (add_generation_prompt) out.text += "<start_of_turn>model\n";
   return out;
+}
+
+namespace {
+
+class Gemma3ChatTemplate final : public ChatTemplate {
+ public:
+  ChatFamily family() const override { return ChatFamily::kGemma3; }
+  std::string_view name() const override { return "gemma3"; }
+  RenderedPrompt Render(const std::vector<ChatMessage>& messages,
+                        const ChatTemplateOptions& options) const override {
+    // OpenAI's developer role is the system role under a newer name; Gemma 3's template knows
+    // only the older one.
+    std::vector<ChatMessage> renamed = messages;
+    for (ChatMessage& m : renamed) {
+      if (m.role == "developer") m.role = "system";
+    }
+    return RenderGemma3Chat(renamed, options.add_generation_prompt);
+  }
+  std::optional<ReasoningSyntax> reasoning_syntax() const override { return std::nullopt; }
+  std::vector<std::string> end_of_turn_texts() const override { return {"<end_of_turn>", "<eos>"}; }
+  std::vector<std::string> marker_texts() const override { return {}; }
+};
+
+class Gemma4ChatTemplate final : public ChatTemplate {
+ public:
+  ChatFamily family() const override { return ChatFamily::kGemma4; }
+  std::string_view name() const override { return "gemma4"; }
+  RenderedPrompt Render(const std::vector<ChatMessage>& messages,
+                        const ChatTemplateOptions& options) const override {
+    return RenderGemma4Chat(messages, options);
+  }
+  std::optional<ReasoningSyntax> reasoning_syntax() const override {
+    return Gemma4ReasoningSyntax();
+  }
+  // "<|tool_response>" too: the model opens a tool response to ask for a tool's result, and the
+  // server must hand the turn back there.
+  std::vector<std::string> end_of_turn_texts() const override {
+    return {"<turn|>", "<|tool_response>", "<eos>"};
+  }
+  std::vector<std::string> marker_texts() const override {
+    const ReasoningSyntax syntax = Gemma4ReasoningSyntax();
+    return {syntax.open, syntax.close};
+  }
+};
+
+}  // namespace
+
+ChatTemplateChoice ChooseChatTemplate(std::string_view architecture,
+                                      std::string_view chat_template_text) {
+  if (chat_template_text.find("<|turn>") != std::string_view::npos) {
+    return {ChatFamily::kGemma4, "tokenizer.chat_template uses Gemma 4's <|turn> markers"};
+  }
+  if (chat_template_text.find("<start_of_turn>") != std::string_view::npos) {
+    return {ChatFamily::kGemma3, "tokenizer.chat_template uses Gemma 3's <start_of_turn> markers"};
+  }
+  const std::string about_text = chat_template_text.empty()
+                                     ? "no tokenizer.chat_template"
+                                     : "a tokenizer.chat_template of no known family";
+  if (architecture == "gemma4") {
+    return {ChatFamily::kGemma4, "general.architecture is gemma4 (" + about_text + ")"};
+  }
+  return {ChatFamily::kGemma3, "general.architecture is '" + std::string(architecture) + "' (" +
+                                   about_text + "): Gemma 3's format"};
+}
+
+std::unique_ptr<ChatTemplate> MakeChatTemplate(ChatFamily family) {
+  switch (family) {
+    case ChatFamily::kGemma4:
+      return std::make_unique<Gemma4ChatTemplate>();
+    case ChatFamily::kGemma3:
+      break;
+  }
+  return std::make_unique<Gemma3ChatTemplate>();
 }
 
 }  // namespace gs::api

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <iterator>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -70,20 +73,33 @@ TEST(ChatTemplateTest, IllFormedUtf8AtTheEdgesIsKept) {
   EXPECT_EQ(r.text, "<bos><start_of_turn>user\n\x80 x \xe3\x80<end_of_turn>\n");
 }
 
+// A golden case's message: the fields the templates read, and the ignored ones they carry.
 ChatMessage FromJson(const json& j) {
   ChatMessage m;
   m.role = j.at("role").get<std::string>();
   const json& content = j.at("content");
   if (content.is_string()) {
     m.content = content.get<std::string>();
-  } else {
+  } else if (content.is_array()) {
     m.content_is_list = true;
     for (const json& part : content) {
       m.parts.push_back({part.at("type").get<std::string>(), part.value("text", std::string())});
     }
-  }
+  }  // null: "" (the renderers treat it as empty content)
   m.name = j.value("name", std::string());
   m.tool_call_id = j.value("tool_call_id", std::string());
+  for (const json& call : j.value("tool_calls", json::array())) {
+    m.tool_calls.push_back({call.value("id", std::string()),
+                            call.at("function").at("name").get<std::string>(),
+                            call.at("function").at("arguments")});
+  }
+  for (const json& r : j.value("tool_responses", json::array())) {
+    ToolResponse response;
+    if (r.contains("name")) response.name = r.at("name").get<std::string>();
+    response.response = r.at("response");
+    m.tool_responses.push_back(std::move(response));
+  }
+  m.reasoning = j.value("reasoning_content", j.value("thinking", std::string()));
   return m;
 }
 
@@ -108,6 +124,127 @@ TEST(ChatTemplateTest, MatchesJinjaGoldens) {
       EXPECT_EQ(r.text, c.at("text").get<std::string>());
     }
   }
+}
+
+// ---- Gemma 4 ---------------------------------------------------------------------------------
+
+ChatTemplateOptions Options(bool add_generation_prompt, bool enable_thinking = false) {
+  ChatTemplateOptions o;
+  o.add_generation_prompt = add_generation_prompt;
+  o.enable_thinking = enable_thinking;
+  return o;
+}
+
+TEST(Gemma4ChatTemplateTest, ThinkingOffPrimesAnEmptyThought) {
+  const RenderedPrompt r = RenderGemma4Chat({Msg("user", " Hi ")}, Options(true));
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.text, "<bos><|turn>user\nHi<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+}
+
+TEST(Gemma4ChatTemplateTest, ThinkingOnAddsTheThinkTokenToASystemTurn) {
+  const RenderedPrompt r =
+      RenderGemma4Chat({Msg("developer", "Be brief."), Msg("user", "Hi")}, Options(true, true));
+  EXPECT_EQ(r.text,
+            "<bos><|turn>system\n<|think|>Be brief.<turn|>\n<|turn>user\nHi<turn|>\n"
+            "<|turn>model\n");
+}
+
+TEST(Gemma4ChatTemplateTest, EarlierThoughtsAreStrippedAndReasoningIsNotRendered) {
+  ChatMessage answer = Msg("assistant", "<|channel>thought\nadd them<channel|>  4.");
+  answer.reasoning = "the user wants a sum";
+  const RenderedPrompt r =
+      RenderGemma4Chat({Msg("user", "2+2?"), answer, Msg("user", "ok")}, Options(false));
+  EXPECT_EQ(r.text,
+            "<bos><|turn>user\n2+2?<turn|>\n<|turn>model\n4.<turn|>\n<|turn>user\nok<turn|>\n");
+}
+
+TEST(Gemma4ChatTemplateTest, ToolCallArgumentsInTheTemplateSyntax) {
+  ChatMessage call = Msg("assistant", "");
+  call.tool_calls.push_back(
+      {"call_1", "get_weather", json::parse(R"({"city": "Paris", "Days": 2, "metric": true})")});
+  const RenderedPrompt r = RenderGemma4Chat({Msg("user", "Weather?"), call}, Options(false));
+  EXPECT_EQ(r.text,
+            "<bos><|turn>user\nWeather?<turn|>\n<|turn>model\n"
+            "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>,Days:2,metric:true}<tool_call|>"
+            "<turn|>\n");
+}
+
+TEST(Gemma4ChatTemplateTest, NoMessagesIsAnError) {
+  EXPECT_NE(RenderGemma4Chat({}, Options(true)).error, "");
+  EXPECT_NE(RenderGemma4Chat({}, Options(true, true)).error, "");
+}
+
+// Every Gemma 4 case jinja2 rendered from the template Gemma 4 GGUFs ship
+// (tests/golden/make_gemma4_chat_template_goldens.py): the same text, or an error where jinja
+// raised.
+TEST(Gemma4ChatTemplateTest, MatchesJinjaGoldens) {
+  std::ifstream in(GS_GOLDEN_DIR "/gemma4_chat_template.json");
+  ASSERT_TRUE(in) << "cannot open " GS_GOLDEN_DIR "/gemma4_chat_template.json";
+  const json golden = json::parse(in);
+  ASSERT_EQ(golden.at("bos_token"), "<bos>");
+  const json& cases = golden.at("cases");
+  ASSERT_GE(cases.size(), 50u);
+  for (const json& c : cases) {
+    SCOPED_TRACE(c.at("name").get<std::string>());
+    std::vector<ChatMessage> messages;
+    for (const json& m : c.at("messages")) messages.push_back(FromJson(m));
+    ChatTemplateOptions options;
+    options.add_generation_prompt = c.at("add_generation_prompt").get<bool>();
+    options.enable_thinking = c.value("enable_thinking", false);
+    for (const json& tool : c.value("tools", json::array())) options.tools.push_back(tool);
+    const RenderedPrompt r = RenderGemma4Chat(messages, options);
+    if (c.contains("error")) {
+      EXPECT_NE(r.error, "") << "jinja raised " << c.at("error") << "; rendered " << r.text;
+    } else {
+      EXPECT_EQ(r.error, "");
+      EXPECT_EQ(r.text, c.at("text").get<std::string>());
+    }
+  }
+}
+
+// ---- Choosing the template -------------------------------------------------------------------
+
+TEST(ChooseChatTemplateTest, TheTemplateTextDecides) {
+  EXPECT_EQ(ChooseChatTemplate("gemma3", "{{ '<|turn>' + role }}").family, ChatFamily::kGemma4);
+  EXPECT_EQ(ChooseChatTemplate("gemma4", "{{ '<start_of_turn>' }}").family, ChatFamily::kGemma3);
+  std::ifstream in(GS_GOLDEN_DIR "/gemma4_chat_template.jinja");
+  const std::string official((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_FALSE(official.empty());
+  EXPECT_EQ(ChooseChatTemplate("", official).family, ChatFamily::kGemma4);
+  std::ifstream in3(GS_GOLDEN_DIR "/gemma3_chat_template.jinja");
+  const std::string official3((std::istreambuf_iterator<char>(in3)), {});
+  EXPECT_EQ(ChooseChatTemplate("gemma4", official3).family, ChatFamily::kGemma3);
+}
+
+TEST(ChooseChatTemplateTest, TheArchitectureDecidesWithoutAKnownTemplate) {
+  EXPECT_EQ(ChooseChatTemplate("gemma4", "").family, ChatFamily::kGemma4);
+  EXPECT_EQ(ChooseChatTemplate("gemma3", "").family, ChatFamily::kGemma3);
+  // The default model (a base checkpoint) has no template: Gemma 3's format, as before.
+  const ChatTemplateChoice fallback = ChooseChatTemplate("llama", "{{ messages }}");
+  EXPECT_EQ(fallback.family, ChatFamily::kGemma3);
+  EXPECT_NE(fallback.reason.find("llama"), std::string::npos) << fallback.reason;
+}
+
+TEST(ChatTemplateInterfaceTest, Gemma3RenamesDeveloperAndIgnoresThinking) {
+  const std::unique_ptr<ChatTemplate> t = MakeChatTemplate(ChatFamily::kGemma3);
+  EXPECT_EQ(t->name(), "gemma3");
+  EXPECT_FALSE(t->reasoning_syntax().has_value());
+  const RenderedPrompt r =
+      t->Render({Msg("developer", "Be brief."), Msg("user", "Hi")}, Options(true, true));
+  EXPECT_EQ(r.text,
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\n");
+}
+
+TEST(ChatTemplateInterfaceTest, Gemma4HasAThoughtChannelAndStopsAtToolResponses) {
+  const std::unique_ptr<ChatTemplate> t = MakeChatTemplate(ChatFamily::kGemma4);
+  EXPECT_EQ(t->name(), "gemma4");
+  ASSERT_TRUE(t->reasoning_syntax().has_value());
+  EXPECT_EQ(t->reasoning_syntax()->open, "<|channel>");
+  const std::vector<std::string> stops = t->end_of_turn_texts();
+  EXPECT_NE(std::find(stops.begin(), stops.end(), "<turn|>"), stops.end());
+  EXPECT_NE(std::find(stops.begin(), stops.end(), "<|tool_response>"), stops.end());
+  EXPECT_EQ(t->Render({Msg("user", "Hi")}, Options(true, true)).text,
+            "<bos><|turn>system\n<|think|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n");
 }
 
 }  // namespace
