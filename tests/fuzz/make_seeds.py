@@ -114,6 +114,30 @@ def gemma3_file():
     return gguf(kvs, tensors)
 
 
+def gemma4_tokenizer_file(model="gemma4", pre=None):
+    """Gemma 4's BPE tokenizer keys alone (no tensors): tokens, types, merges, special ids."""
+    tokens = ["<pad>", "<eos>", "<bos>", "<unk>", "<|turn>", "<turn|>", "<|tool_response>",
+              "</s>", "\u2581", "a", "b", "\n", "\n\n", "\u2581a", "ab", "\u2581ab", "<0x00>",
+              "<0x41>", "<0xE4>"]
+    types = [3, 3, 3, 3, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 6, 6, 6]
+    kvs = [("general.architecture", STR, "gemma4"), ("tokenizer.ggml.model", STR, model)]
+    if pre is not None:
+        kvs.append(("tokenizer.ggml.pre", STR, pre))
+    kvs += [
+        ("tokenizer.ggml.tokens", ARR, (STR, tokens)),
+        ("tokenizer.ggml.scores", ARR, (F32, [0.0] * len(tokens))),
+        ("tokenizer.ggml.token_type", ARR, (I32, types)),
+        ("tokenizer.ggml.merges", ARR, (STR, ["\n \n", "a b", "\u2581 a", "\u2581a b", "x y"])),
+        ("tokenizer.ggml.bos_token_id", U32, 2),
+        ("tokenizer.ggml.eos_token_id", U32, 1),
+        ("tokenizer.ggml.unknown_token_id", U32, 3),
+        ("tokenizer.ggml.padding_token_id", U32, 0),
+        ("tokenizer.ggml.add_space_prefix", BOOL, False),
+        ("tokenizer.ggml.add_bos_token", BOOL, True),
+    ]
+    return gguf(kvs, [])
+
+
 def gguf_seeds():
     all_types = all_types_file()
     return {
@@ -121,6 +145,8 @@ def gguf_seeds():
         "all_types_v3": all_types,
         "all_types_v2": all_types_file(version=2),
         "gemma3": gemma3_file(),
+        "gemma4_tokenizer": gemma4_tokenizer_file(),
+        "gemma4_tokenizer_llama_label": gemma4_tokenizer_file(model="llama", pre="gemma4"),
         # Inside a KV, inside the tensor infos, and one byte short of the data.
         "all_types_cut_kv": all_types[:all_types.index(b"t.f32") + 3],
         "all_types_cut_tensor_info": all_types[:all_types.index(b"q8_0") + 2],
@@ -138,6 +164,10 @@ def tokenizer_seeds():
     }
     seeds = {name: text.encode() for name, text in texts.items()}
     seeds["invalid_utf8"] = b"a\x80\xff\xe4\xb8 \xf0\x9f\x98 \xed\xa0\x80\xc0\xaf"
+    # For the BPE: merge chains, runs of newlines, merges that yield no token, and the forms
+    # llama.cpp's decoder reads specially (overlong space and newline, above U+10FFFF).
+    seeds["bpe"] = (b"the hello oooo zzz\n\n\n\n\nthe\xc0\xa0the\xc0\x8a\xf4\x90\x80\x80 "
+                    b"\xe4\xb8\xad\xe6\x96\x87\xc3\xa9t\xc3\xa9 @@x")
     return seeds
 
 

@@ -1,6 +1,7 @@
 // Arbitrary bytes as text to tokenize and as a stream of token ids to detokenize, against a fixed
-// toy vocabulary. Besides crashes and sanitizer reports it checks the properties the tokenizer
-// and the incremental detokenizer guarantee for this vocabulary (see Properties below).
+// toy vocabulary, read as SentencePiece (with and without a space prefix) and as Gemma 4's BPE.
+// Besides crashes and sanitizer reports it checks the properties the tokenizer and the
+// incremental detokenizer guarantee for this vocabulary (see Properties below).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -108,6 +109,36 @@ std::unique_ptr<Tokenizer> Build(bool add_space_prefix) {
   return std::move(tokenizer).value();
 }
 
+// Gemma 4's BPE over the same tokens. The merges are listed (earliest first) so that they only
+// ever produce the multi-character texts above, keeping MakeVocab's invariant; two more yield
+// texts that are no token ("oo", and "ooo" through it), whose symbols fall back to bytes.
+Vocab MakeBpeVocab() {
+  Vocab vocab = MakeVocab(false);
+  vocab.model = TokenizerModel::kGemma4Bpe;
+  const std::string space(kEscapedSpace);
+  vocab.merges = {space + " " + space,
+                  space + " t",
+                  "t h",
+                  "h e",
+                  "l l",
+                  space + "t h",
+                  "th e",
+                  "ll o",
+                  space + "th e",
+                  "he llo",
+                  space + " hello",
+                  space + "the " + space,
+                  "x @",
+                  "@ x",
+                  "\xE4\xB8\xAD \xE6\x96\x87",
+                  "\xC3\xA9 t",
+                  "\xC3\xA9t \xC3\xA9",
+                  "o o",
+                  "oo o",
+                  "\n \n"};  // "\n\n" is a user-defined token: always split out first
+  return vocab;
+}
+
 // Gemma's configuration (no space prefix), and llama.cpp's SPM default, which has its own path.
 const Tokenizer& Plain() {
   static const std::unique_ptr<Tokenizer> tokenizer = Build(false);
@@ -115,6 +146,14 @@ const Tokenizer& Plain() {
 }
 const Tokenizer& SpacePrefixed() {
   static const std::unique_ptr<Tokenizer> tokenizer = Build(true);
+  return *tokenizer;
+}
+const Tokenizer& Bpe() {
+  static const std::unique_ptr<Tokenizer> tokenizer = [] {
+    StatusOr<std::unique_ptr<Tokenizer>> built = Tokenizer::FromVocab(MakeBpeVocab());
+    Require(built.ok(), "the toy BPE vocabulary loads");
+    return std::move(built).value();
+  }();
   return *tokenizer;
 }
 
@@ -238,6 +277,36 @@ void CheckRoundTrip(const Tokenizer& tokenizer, bool space_prefix, std::string_v
   }
 }
 
+// Properties of the BPE's Encode then Decode, for any bytes `text`: ids are in range;
+// add_special adds only BOS; with every special rendered, Decode gives back the text as
+// llama.cpp's decoder reads it (ValidateLikeLlamaCpp: ill-formed bytes as U+FFFD), exactly when
+// that has no U+2581 and up to U+2581 versus ' ' otherwise. Specials are split out of the raw
+// bytes first, but every special text here is ASCII, so no byte sequence straddles a split and
+// validating the fragments one by one equals validating the whole text. Decode is the
+// concatenated pieces, and the streaming properties hold.
+void CheckBpeRoundTrip(const Tokenizer& tokenizer, std::string_view text, bool parse_special) {
+  const std::vector<int32_t> ids = tokenizer.Encode(text, false, parse_special);
+  std::vector<int32_t> with_bos = {tokenizer.bos_id()};
+  with_bos.insert(with_bos.end(), ids.begin(), ids.end());
+  Require(tokenizer.Encode(text, true, parse_special) == with_bos, "BPE: add_special adds BOS");
+  for (int32_t id : ids) Require(id >= 0 && id < tokenizer.num_vocab(), "BPE: ids are in range");
+
+  std::string validated;
+  ValidateLikeLlamaCpp(text, /*escape_spaces=*/false, validated);
+  const std::string decoded = tokenizer.Decode(ids, true);
+  Require(ReplaceEscapedSpaces(decoded) == ReplaceEscapedSpaces(validated),
+          "BPE: Decode(Encode(text)) is the validated text up to U+2581 vs ' '");
+  if (validated.find(kEscapedSpace) == std::string::npos) {
+    Require(decoded == validated, "BPE: Decode(Encode(text)) is the validated text");
+  }
+  for (bool render_special : {false, true}) {
+    std::string pieces;
+    for (int32_t id : ids) pieces += tokenizer.TokenToPiece(id, render_special);
+    Require(tokenizer.Decode(ids, render_special) == pieces, "BPE: Decode concatenates pieces");
+    CheckStream(tokenizer, ids, render_special);
+  }
+}
+
 }  // namespace
 }  // namespace gs
 
@@ -246,6 +315,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (bool parse_special : {false, true}) {
     gs::CheckRoundTrip(gs::Plain(), false, text, parse_special);
     gs::CheckRoundTrip(gs::SpacePrefixed(), true, text, parse_special);
+    gs::CheckBpeRoundTrip(gs::Bpe(), text, parse_special);
   }
   // The same bytes as little-endian 16-bit ids, a few past each end of the vocabulary, with
   // every special rendered and without.

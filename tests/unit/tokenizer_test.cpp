@@ -1,6 +1,7 @@
-// The SPM tokenizer against toy vocabularies built to pin each rule of llama.cpp's algorithm
-// (gguf-quant-tokenizer.md §8), the incremental detokenizer, load-time validation, and, when the
-// default model is present, token ids produced by llama.cpp's llama-tokenize.
+// The SentencePiece and Gemma 4 BPE tokenizers against toy vocabularies built to pin each rule
+// of llama.cpp's algorithms (gguf-quant-tokenizer.md §8, bpe_encoder.h), the incremental
+// detokenizer, load-time validation, and, when the default model is present, token ids produced
+// by llama.cpp's llama-tokenize. gemma4_tokenizer_test.cpp has the real Gemma 4 vocabulary.
 #include "engine/tokenizer/tokenizer.h"
 
 #include <gtest/gtest.h>
@@ -411,26 +412,308 @@ TEST(TokenizerTest, MalformedByteTokensAreNormalText) {
   EXPECT_EQ(tokenizer->Encode("\xAB", false, false), Ids{unk});
 }
 
-TEST(TokenizerTest, OnlySentencePieceModelsAreAccepted) {
-  EXPECT_TRUE(CheckTokenizerModel("llama").ok());
-  const Status gemma4 = CheckTokenizerModel("gemma4");
-  EXPECT_FALSE(gemma4.ok());
-  EXPECT_NE(gemma4.message().find("Gemma 4 tokenizer (BPE) is not supported yet"),
-            std::string::npos);
-  const Status gpt2 = CheckTokenizerModel("gpt2");
-  EXPECT_FALSE(gpt2.ok());
-  EXPECT_NE(gpt2.message().find("gpt2"), std::string::npos);
+TEST(TokenizerTest, ModelsResolveAsLlamaCppReadsThem) {
+  const auto resolve = [](std::string_view model, std::string_view pre, bool has_merges) {
+    const StatusOr<TokenizerModel> resolved = ResolveTokenizerModel(model, pre, has_merges);
+    EXPECT_TRUE(resolved.ok()) << resolved.status().message();
+    return resolved.ok() ? resolved.value() : TokenizerModel::kSentencePiece;
+  };
+  EXPECT_EQ(resolve("llama", "", false), TokenizerModel::kSentencePiece);
+  EXPECT_EQ(resolve("llama", "default", true), TokenizerModel::kSentencePiece);
+  EXPECT_EQ(resolve("gemma4", "", true), TokenizerModel::kGemma4Bpe);
+  EXPECT_EQ(resolve("gemma4", "gemma4", false), TokenizerModel::kGemma4Bpe);  // FromGguf errs
+  // Gemma 4 labelled "llama" (some converters): BPE when the merges are there.
+  EXPECT_EQ(resolve("llama", "gemma4", true), TokenizerModel::kGemma4Bpe);
+  EXPECT_EQ(resolve("llama", "gemma4", false), TokenizerModel::kSentencePiece);
+  const StatusOr<TokenizerModel> gpt2 = ResolveTokenizerModel("gpt2", "", true);
+  ASSERT_FALSE(gpt2.ok());
+  EXPECT_NE(gpt2.status().message().find("\"gpt2\""), std::string::npos);
 }
 
-TEST(TokenizerTest, Gemma4VocabularyIsRefused) {
-  const std::string path =
-      std::string(GS_SOURCE_DIR) + "/../shared/fixtures/gemma4-vocab/ggml-vocab-gemma-4.gguf";
-  if (!std::ifstream(path).good()) GTEST_SKIP() << "no fixture at " << path;
-  auto file = GgufFile::Open(path);
-  ASSERT_TRUE(file.ok()) << file.status().message();
-  auto tokenizer = Tokenizer::FromGguf(**file);
-  ASSERT_FALSE(tokenizer.ok());
-  EXPECT_NE(tokenizer.status().message().find("Gemma 4"), std::string::npos);
+// ---- Gemma 4's BPE on toy vocabularies ----
+
+// A toy Gemma 4 vocabulary: single characters and byte tokens, merges added in rank order.
+struct BpeToy {
+  ToyVocab toy;
+  int32_t byte0 = -1;
+
+  BpeToy() { toy.vocab.model = TokenizerModel::kGemma4Bpe; }
+  int32_t Add(std::string text, TokenType type = TokenType::kNormal) {
+    return toy.Add(std::move(text), 0.0f, type);
+  }
+  void Merge(std::string_view left, std::string_view right) {
+    toy.vocab.merges.push_back(std::string(left) + " " + std::string(right));
+  }
+  void AddByteTokens() { byte0 = toy.AddByteTokens(); }
+  std::unique_ptr<Tokenizer> Build() { return toy.Build(); }
+};
+
+const std::string kSpace = "\xE2\x96\x81";  // U+2581
+const std::string kReplacementText = "\xEF\xBF\xBD";
+
+// Merges apply in list order whatever the scores say, and a merge whose result is a token
+// removes the chance of the other overlapping one.
+TEST(BpeTokenizerTest, MergesApplyByRankNotScore) {
+  BpeToy bpe;
+  const int32_t a = bpe.toy.Add("a", -1.0f);
+  const int32_t b = bpe.toy.Add("b", -1.0f);
+  bpe.toy.Add("c", -1.0f);
+  const int32_t ab = bpe.toy.Add("ab", 100.0f);
+  const int32_t bc = bpe.toy.Add("bc", -100.0f);
+  bpe.Merge("b", "c");
+  bpe.Merge("a", "b");
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->model(), TokenizerModel::kGemma4Bpe);
+  EXPECT_EQ(tokenizer->Encode("abc", false, false), (Ids{a, bc}));
+  EXPECT_EQ(tokenizer->Encode("abab", false, false), (Ids{ab, ab}));
+  EXPECT_EQ(tokenizer->Encode("ba", false, false), (Ids{b, a}));
+}
+
+TEST(BpeTokenizerTest, EqualRanksMergeLeftmostFirst) {
+  BpeToy bpe;
+  const int32_t a = bpe.Add("a");
+  const int32_t aa = bpe.Add("aa");
+  const int32_t aaaa = bpe.Add("aaaa");
+  bpe.Merge("a", "a");
+  bpe.Merge("aa", "aa");
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Encode("aaa", false, false), (Ids{aa, a}));
+  EXPECT_EQ(tokenizer->Encode("aaaaa", false, false), (Ids{aaaa, a}));
+  EXPECT_EQ(tokenizer->Encode("aaaaaaa", false, false), (Ids{aaaa, aa, a}));
+}
+
+// A merge is applied even when its result is not a token; that symbol then falls back to the
+// byte tokens of all its bytes (llama.cpp does not go back to the parts).
+TEST(BpeTokenizerTest, UntokenisedMergeResultFallsBackToBytes) {
+  BpeToy bpe;
+  const int32_t x = bpe.Add("x");
+  bpe.Add("y");
+  bpe.AddByteTokens();
+  bpe.Merge("x", "y");
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Encode("xyx", false, false), (Ids{bpe.byte0 + 'x', bpe.byte0 + 'y', x}));
+  // A character missing from the vocabulary: its UTF-8 bytes; no byte token: dropped.
+  EXPECT_EQ(tokenizer->Encode("\xE4\xB8\xAD", false, false),
+            (Ids{bpe.byte0 + 0xE4, bpe.byte0 + 0xB8, bpe.byte0 + 0xAD}));
+}
+
+TEST(BpeTokenizerTest, ByteFallbackUsesOnlyByteTokens) {
+  BpeToy bpe;
+  const int32_t unk = bpe.Add("<unk>", TokenType::kUnknown);
+  const int32_t a = bpe.Add("a");
+  const int32_t byte_q = bpe.Add("<0x3F>", TokenType::kByte);
+  bpe.toy.vocab.unk_id = unk;
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  // '?' has its byte token; 'b' has neither a token nor a byte token and vanishes (no UNK).
+  EXPECT_EQ(tokenizer->Encode("a?ba", false, false), (Ids{a, byte_q, a}));
+}
+
+// Spaces become U+2581 and merge like any character; no space is ever added in front.
+TEST(BpeTokenizerTest, SpacesAreEscapedWithoutPrefix) {
+  BpeToy bpe;
+  const int32_t space = bpe.Add(kSpace);
+  const int32_t a = bpe.Add("a");
+  const int32_t space_a = bpe.Add(kSpace + "a");
+  const int32_t two_spaces = bpe.Add(kSpace + kSpace);
+  const int32_t tab = bpe.Add("\t");
+  bpe.Merge(kSpace, "a");
+  bpe.Merge(kSpace, kSpace);
+  bpe.toy.vocab.add_space_prefix = true;  // ignored by the BPE
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  const Ids ids = tokenizer->Encode("a   a\t ", false, false);
+  EXPECT_EQ(ids, (Ids{a, two_spaces, space_a, tab, space}));
+  EXPECT_EQ(tokenizer->Encode(" a", false, false), Ids{space_a});
+  // llama.cpp's detokenizer still strips one leading space when the file asks for a prefix.
+  EXPECT_EQ(tokenizer->Decode(Ids{space_a, tab, space}, false), "a\t ");
+  bpe.toy.vocab.add_space_prefix = false;  // as Gemma 4's files have it
+  tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Decode(Ids{space_a, tab, space}, false), " a\t ");
+}
+
+// Words are runs of newlines and runs of anything else: nothing merges across a newline. A
+// run of newlines that is a token stays whole; a longer one merges like other text.
+TEST(BpeTokenizerTest, NewlineRunsAreWordsOfTheirOwn) {
+  BpeToy bpe;
+  const int32_t a = bpe.Add("a");
+  const int32_t nl = bpe.Add("\n");
+  const int32_t nl2 = bpe.Add("\n\n");
+  const int32_t nl3 = bpe.Add("\n\n\n");
+  bpe.Add("a\n");
+  bpe.Merge("a", "\n");
+  bpe.Merge("\n", "\n");
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Encode("a\na", false, false), (Ids{a, nl, a}));
+  EXPECT_EQ(tokenizer->Encode("\n\n\n", false, false), Ids{nl3});  // no merge reaches it
+  EXPECT_EQ(tokenizer->Encode("\n\n\n\n\n", false, false), (Ids{nl2, nl2, nl}));
+}
+
+// Ill-formed UTF-8 reads as llama.cpp decodes it: one U+FFFD per undecodable byte, overlong
+// forms as their code point, surrogates passed through.
+TEST(BpeTokenizerTest, InvalidUtf8ReadsAsLlamaCppDecodesIt) {
+  BpeToy bpe;
+  const int32_t a = bpe.Add("a");
+  const int32_t slash = bpe.Add("/");
+  const int32_t nl = bpe.Add("\n");
+  const int32_t replacement = bpe.Add(kReplacementText);
+  bpe.AddByteTokens();
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  const auto encode = [&](std::string_view text) { return tokenizer->Encode(text, false, false); };
+  EXPECT_EQ(encode("\x80"), Ids{replacement});
+  EXPECT_EQ(encode(std::string("a\xE4\xB8") + 'a'), (Ids{a, replacement, replacement, a}));
+  EXPECT_EQ(encode("\xE4\xB8"), (Ids{replacement, replacement}));  // truncated at the end
+  EXPECT_EQ(encode("\xFF\xF8"), (Ids{replacement, replacement}));
+  EXPECT_EQ(encode("\xC0\xAF"), Ids{slash});  // overlong '/'
+  // An overlong '\n' is a newline and splits the word.
+  EXPECT_EQ(encode(std::string("a\xC0\x8A") + 'a'), (Ids{a, nl, a}));
+  // A surrogate passes through, as bytes here.
+  EXPECT_EQ(encode("\xED\xA0\x80"), (Ids{bpe.byte0 + 0xED, bpe.byte0 + 0xA0, bpe.byte0 + 0x80}));
+  // Above U+10FFFF (llama.cpp throws out of its tokenizer): each byte is undecodable.
+  EXPECT_EQ(encode("\xF4\x90\x80\x80"), Ids(4, replacement));
+}
+
+TEST(BpeTokenizerTest, ValidateLikeLlamaCppOutput) {
+  const auto validate = [](std::string_view text, bool escape_spaces) {
+    std::string out;
+    ValidateLikeLlamaCpp(text, escape_spaces, out);
+    return out;
+  };
+  EXPECT_EQ(validate("a b", true), "a" + kSpace + "b");
+  EXPECT_EQ(validate("a b", false), "a b");
+  EXPECT_EQ(validate("\xC0\xA0", true), " ");  // decoded after escaping: stays a space
+  EXPECT_EQ(validate("\xE0\x80\x80", false), std::string(1, '\0'));
+  EXPECT_EQ(validate("\xF0\x9F\x98\x80 \xE4", true),
+            "\xF0\x9F\x98\x80" + kSpace + kReplacementText);
+  EXPECT_EQ(validate("\xE4 ", true), kReplacementText + kSpace);
+  const std::string worst(100, '\x80');
+  EXPECT_EQ(validate(worst, false).size(), 3 * worst.size());
+}
+
+// Specials split out before the BPE sees the text, as for SentencePiece.
+TEST(BpeTokenizerTest, SpecialTokensSplitFirst) {
+  BpeToy bpe;
+  const int32_t bos = bpe.Add("<bos>", TokenType::kControl);
+  const int32_t turn = bpe.Add("<|turn>", TokenType::kControl);
+  const int32_t channel = bpe.Add("<|channel>", TokenType::kUserDefined);
+  const int32_t x = bpe.Add("x");
+  bpe.AddByteTokens();
+  bpe.toy.vocab.bos_id = bos;
+  bpe.toy.vocab.add_bos = true;
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Encode("<|turn>x<|channel>", true, true), (Ids{bos, turn, x, channel}));
+  Ids expected = {bos};
+  for (char c : std::string("<|turn>")) expected.push_back(bpe.byte0 + static_cast<uint8_t>(c));
+  expected.push_back(x);
+  expected.push_back(channel);
+  EXPECT_EQ(tokenizer->Encode("<|turn>x<|channel>", true, false), expected);
+  EXPECT_EQ(tokenizer->Decode(Ids{bos, turn, x, channel}, true), "<bos><|turn>x<|channel>");
+  EXPECT_EQ(tokenizer->Decode(Ids{bos, turn, x, channel}, false), "x<|channel>");
+}
+
+// Gemma 4's end markers (<eos>, <turn|>, <|tool_response>) end generation, as do the EOT/EOM
+// ids a file names; its "</s>" is plain text once "<|tool_response>" is present.
+TEST(BpeTokenizerTest, Gemma4EndOfGeneration) {
+  BpeToy bpe;
+  const int32_t eos = bpe.Add("<eos>", TokenType::kControl);
+  const int32_t end_s = bpe.Add("</s>");
+  const int32_t tool_response = bpe.Add("<|tool_response>", TokenType::kUserDefined);
+  const int32_t turn_end = bpe.Add("<turn|>", TokenType::kControl);
+  const int32_t eot = bpe.Add("<my_eot>", TokenType::kControl);
+  const int32_t x = bpe.Add("x");
+  bpe.toy.vocab.eos_id = eos;
+  bpe.toy.vocab.eot_id = eot;
+  bpe.toy.vocab.eom_id = 1000;  // out of range: none
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->eog_ids(), (Ids{eos, tool_response, turn_end, eot}));
+  EXPECT_EQ(tokenizer->Type(end_s), TokenType::kNormal);
+  EXPECT_EQ(tokenizer->TokenToPiece(end_s, false), "</s>");
+  // A user-defined end marker becomes control: split out and rendered only when asked.
+  EXPECT_EQ(tokenizer->Type(tool_response), TokenType::kControl);
+  EXPECT_EQ(tokenizer->Encode("x<|tool_response>", false, true), (Ids{x, tool_response}));
+  EXPECT_EQ(tokenizer->TokenToPiece(tool_response, false), "");
+
+  // Without <|tool_response>, "</s>" keeps llama.cpp's other rule: a control end marker.
+  BpeToy plain;
+  plain.Add("x");
+  const int32_t plain_end_s = plain.Add("</s>");
+  auto plain_tokenizer = plain.Build();
+  ASSERT_NE(plain_tokenizer, nullptr);
+  EXPECT_EQ(plain_tokenizer->eog_ids(), Ids{plain_end_s});
+  EXPECT_EQ(plain_tokenizer->Type(plain_end_s), TokenType::kControl);
+}
+
+TEST(BpeTokenizerTest, MergeListQuirks) {
+  BpeToy bpe;
+  const int32_t a = bpe.Add("a");
+  const int32_t b = bpe.Add("b");
+  const int32_t ab = bpe.Add("ab");
+  const int32_t ba = bpe.Add("ba");
+  bpe.Merge("b", "a");
+  bpe.toy.vocab.merges.push_back("ab");  // no space: never applies
+  bpe.toy.vocab.merges.push_back("a ");  // empty right side: never applies
+  bpe.Merge("a", "b");
+  bpe.Merge("b", "a");  // listed again, later: the first rank stands
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Encode("ab", false, false), Ids{ab});
+  EXPECT_EQ(tokenizer->Encode("aba", false, false), (Ids{a, ba}));
+  EXPECT_EQ(tokenizer->Encode("bb", false, false), (Ids{b, b}));
+
+  BpeToy too_long;
+  too_long.Add("a");
+  too_long.toy.vocab.merges.push_back("a " + std::string(64 * 1024, 'a'));
+  EXPECT_FALSE(Tokenizer::FromVocab(too_long.toy.vocab).ok());
+}
+
+// Merge parts and results need not be tokens: "xy" is no token, yet "xy z" applies to it.
+TEST(BpeTokenizerTest, MergesThroughTextsThatAreNoTokens) {
+  BpeToy bpe;
+  bpe.Add("x");
+  bpe.Add("y");
+  const int32_t z = bpe.Add("z");
+  const int32_t xyz = bpe.Add("xyz");
+  bpe.AddByteTokens();
+  bpe.Merge("x", "y");
+  bpe.Merge("xy", "z");
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  EXPECT_EQ(tokenizer->Encode("xyz", false, false), Ids{xyz});
+  EXPECT_EQ(tokenizer->Encode("xyzz", false, false), (Ids{xyz, z}));
+  EXPECT_EQ(tokenizer->Encode("xy", false, false), (Ids{bpe.byte0 + 'x', bpe.byte0 + 'y'}));
+}
+
+// BPE on long single-character and alternating runs must stay O(n log n).
+TEST(BpeTokenizerTest, LongRunsStayFast) {
+  BpeToy bpe;
+  const int32_t a = bpe.Add("a");
+  bpe.Add("b");
+  std::string text = "a";
+  for (int i = 0; i < 5; ++i) {
+    bpe.Merge(text, text);
+    text += text;
+    bpe.Add(text);
+  }
+  bpe.Merge("a", "b");
+  bpe.Add("ab");
+  auto tokenizer = bpe.Build();
+  ASSERT_NE(tokenizer, nullptr);
+  const std::string run(1 << 20, 'a');
+  const Ids ids = tokenizer->Encode(run + "a", false, false);
+  ASSERT_EQ(ids.size(), (1u << 20) / 32 + 1);
+  EXPECT_EQ(ids.back(), a);
+  EXPECT_EQ(tokenizer->Decode(ids, false), run + "a");
+  std::string alternating;
+  for (int i = 0; i < (1 << 19); ++i) alternating += "ab";
+  EXPECT_EQ(tokenizer->Encode(alternating, false, false).size(), 1u << 19);
 }
 
 // ---- Incremental detokenizer ----
