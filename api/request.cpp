@@ -508,7 +508,11 @@ MaybeError ParseMessage(const json& m, size_t msg_idx, ChatMessage* out) {
     if (r.Find("tool_call_id") == nullptr) return Missing(r.Path("tool_call_id"));
     r.ReadString("tool_call_id", &out->tool_call_id);
   }
-  if (out->role == "assistant") r.Check(RefuseToolCalls(r));
+  if (out->role == "assistant") {
+    r.Check(RefuseToolCalls(r));
+    // An earlier turn's reasoning, as this server returns it; the templates do not render it.
+    r.ReadString("reasoning_content", &out->reasoning);
+  }
   if (!r.ok()) return r.error();
   return std::nullopt;
 }
@@ -570,6 +574,37 @@ void RefuseUnsupportedChatFeatures(FieldReader& r) {
                       "Invalid value for 'response_format.type': expected 'text', "
                       "'json_object' or 'json_schema', but got '" +
                           Quote(type_name) + "'."));
+}
+
+// Thinking on or off (ChatRequest::enable_thinking). Other chat_template_kwargs keys are ignored:
+// only enable_thinking means something to the templates served here.
+void ReadThinking(FieldReader& r, std::optional<bool>* out) {
+  std::optional<bool> from_effort;
+  if (const json* effort = r.Find("reasoning_effort")) {
+    const std::string_view expected = "one of 'none', 'minimal', 'low', 'medium', 'high', 'xhigh'";
+    if (!effort->is_string()) return r.Fail(WrongType("reasoning_effort", expected, *effort));
+    const std::string& e = effort->get_ref<const std::string&>();
+    if (e == "none" || e == "minimal") {
+      from_effort = false;
+    } else if (e == "low" || e == "medium" || e == "high" || e == "xhigh") {
+      from_effort = true;
+    } else {
+      return r.Fail(BadValue("reasoning_effort", expected, "'" + Quote(e) + "'"));
+    }
+  }
+  std::optional<bool> from_kwargs;
+  if (const json* kwargs = r.Find("chat_template_kwargs")) {
+    if (!kwargs->is_object())
+      return r.Fail(WrongType("chat_template_kwargs", "an object", *kwargs));
+    FieldReader k(*kwargs, "chat_template_kwargs.");
+    if (k.Find("enable_thinking") != nullptr) {
+      bool enable = false;
+      k.ReadBool("enable_thinking", &enable);
+      if (!k.ok()) return r.Fail(k.error());
+      from_kwargs = enable;
+    }
+  }
+  *out = from_kwargs ? from_kwargs : from_effort;
 }
 
 void ReadChatLogprobs(FieldReader& r, const RequestLimits& limits, GenerationParams* p) {
@@ -689,6 +724,7 @@ ParseResult<ChatRequest> ParseChatRequest(const nlohmann::json& body, const Requ
   ReadGenerationParams(r, limits, &req.params);
   ReadChatLogprobs(r, limits, &req.params);
   r.ReadBool("add_generation_prompt", &req.add_generation_prompt);
+  ReadThinking(r, &req.enable_thinking);
   if (!r.ok()) return r.error();
   return req;
 }
@@ -722,6 +758,7 @@ ParseResult<TokenizeRequest> ParseTokenizeRequest(const nlohmann::json& body,
     req.is_chat = true;
     r.Check(ParseMessages(messages, limits, &req.messages));
     r.ReadBool("add_generation_prompt", &req.add_generation_prompt);
+    ReadThinking(r, &req.enable_thinking);
   } else if (prompt != nullptr) {
     r.ReadString("prompt", &req.prompt);
     r.ReadBool("add_special_tokens", &req.add_special_tokens);

@@ -74,6 +74,12 @@ struct ChatRequest {
   std::vector<ChatMessage> messages;
   GenerationParams params;
   bool add_generation_prompt = true;  // vLLM extension
+  // Thinking asked for: vLLM's chat_template_kwargs.enable_thinking (a boolean) or OpenAI's
+  // reasoning_effort ("low", "medium", "high", "xhigh": on; "none", "minimal": off). When both
+  // come, chat_template_kwargs wins: it is the template's own switch, where reasoning_effort is
+  // a hint many clients fill in by default. nullopt: neither (the template's default, off).
+  // Families without a thinking mode (Gemma 3) ignore it.
+  std::optional<bool> enable_thinking;
 };
 
 // One prompt of /v1/completions: text, or token ids (each checked against num_vocab).
@@ -96,8 +102,9 @@ struct TokenizeRequest {
   bool is_chat = false;
   std::string prompt;
   std::vector<ChatMessage> messages;
-  bool add_special_tokens = true;     // prompt form; default true
-  bool add_generation_prompt = true;  // chat form
+  bool add_special_tokens = true;       // prompt form; default true
+  bool add_generation_prompt = true;    // chat form
+  std::optional<bool> enable_thinking;  // chat form, as in ChatRequest
 };
 
 struct DetokenizeRequest {

@@ -71,9 +71,11 @@ json ChatCompletionJson(const ResponseHeader& h, const std::vector<ChoiceResult>
                         const Usage& usage) {
   json out_choices = json::array();
   for (const ChoiceResult& c : choices) {
+    json message = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+    if (!c.reasoning.empty()) message["reasoning_content"] = c.reasoning;
     out_choices.push_back(
         {{"index", c.index},
-         {"message", {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}}},
+         {"message", message},
          {"logprobs", c.has_logprobs ? ChatLogprobsJson(c.logprobs) : json(nullptr)},
          {"finish_reason", FinishJson(c.finish_reason)}});
   }
@@ -111,6 +113,7 @@ json ChatChunkJson(const ResponseHeader& h, const ChunkDelta& d, bool include_us
     delta["role"] = "assistant";
     delta["content"] = "";
   }
+  if (d.reasoning) delta["reasoning_content"] = *d.reasoning;
   if (d.text) delta["content"] = *d.text;
   json choice = {{"index", d.index},
                  {"delta", delta},

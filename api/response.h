@@ -39,6 +39,9 @@ struct ResponseHeader {
 struct ChoiceResult {
   int32_t index = 0;
   std::string text;
+  // Chat: the model's reasoning, sent as message.reasoning_content (vLLM's and llama.cpp's field)
+  // when non-empty; never part of `text`.
+  std::string reasoning;
   std::string finish_reason;  // "stop" or "length"
   bool has_logprobs = false;
   std::vector<TokenLogprobs> logprobs;
@@ -58,6 +61,7 @@ struct ChunkDelta {
   int32_t index = 0;
   bool role_delta = false;
   std::optional<std::string> text;
+  std::optional<std::string> reasoning;  // chat: delta.reasoning_content
   std::string finish_reason;
   bool has_logprobs = false;
   std::vector<TokenLogprobs> logprobs;

@@ -74,8 +74,8 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
 
   std::string text;
   bool add_special = true;
+  std::vector<api::ChatMessage> messages;  // --chat: rendered once the model's template is known
   if (args.Has("chat")) {
-    std::vector<api::ChatMessage> messages;
     auto add = [&](const char* role, const std::string& content) {
       messages.emplace_back();
       messages.back().role = role;
@@ -83,13 +83,6 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
     };
     if (args.Has("system")) add("system", *args.Get("system"));
     add("user", *args.Get("chat"));
-    const api::RenderedPrompt r = api::RenderGemma3Chat(messages, /*add_generation_prompt=*/true);
-    if (!r.error.empty()) {
-      std::fprintf(stderr, "gemma-serve generate: %s\n", r.error.c_str());
-      return 2;
-    }
-    text = r.text;
-    add_special = false;  // the template writes <bos> itself
   } else {
     std::string error;
     const std::optional<std::string> prompt = ReadPromptFlag(args, &error);
@@ -106,6 +99,15 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
     return 1;
   }
   LoadedModel& m = *loaded;
+  if (!messages.empty()) {
+    const api::RenderedPrompt r = m.chat_template->Render(messages, api::ChatTemplateOptions{});
+    if (!r.error.empty()) {
+      std::fprintf(stderr, "gemma-serve generate: %s\n", r.error.c_str());
+      return 2;
+    }
+    text = r.text;
+    add_special = false;  // the template writes <bos> itself
+  }
   const std::vector<int32_t> prompt =
       m.tokenizer->Encode(text, add_special, /*parse_special=*/true);
 

@@ -29,6 +29,7 @@ bool Generation::Submit(Engine& engine) {
     c.stream = std::make_shared<RequestStream>(signal_);
     c.detokenizer = std::make_unique<IncrementalDetokenizer>(tokenizer_, false);
     c.stop = std::make_unique<api::StopMatcher>(spec_.stop);
+    if (spec_.reasoning) c.reasoning = std::make_unique<api::ReasoningParser>(*spec_.reasoning);
     EngineRequest r;
     r.prompt = cs.prompt;
     r.sampling = spec_.sampling;
@@ -69,11 +70,31 @@ std::vector<ChoiceDelta> Generation::Poll(std::chrono::milliseconds timeout) {
     ChoiceDelta d;
     d.index = c.index;
     Consume(c, u, &d);
-    if (!d.text.empty() || !d.logprobs.empty() || !d.finish_reason.empty()) {
+    if (!d.text.empty() || !d.reasoning.empty() || !d.logprobs.empty() ||
+        !d.finish_reason.empty()) {
       deltas.push_back(std::move(d));
     }
   }
   return deltas;
+}
+
+std::string Generation::TokenText(Choice& c, int32_t id) const {
+  if (std::find(spec_.marker_ids.begin(), spec_.marker_ids.end(), id) == spec_.marker_ids.end()) {
+    return c.detokenizer->Push(id);
+  }
+  // A marker's text is ASCII, so bytes held for an unfinished UTF-8 character before it can never
+  // complete: flushing them (as U+FFFD) is what the detokenizer would do on the next byte anyway.
+  return c.detokenizer->Flush() + tokenizer_.TokenToPiece(id, /*render_special=*/true);
+}
+
+void Generation::Emit(Choice& c, std::string_view text, ChoiceDelta* d) {
+  if (!c.reasoning) {
+    d->text += text;
+    return;
+  }
+  const api::ReasoningDelta r = c.reasoning->Push(text);
+  d->text += r.content;
+  d->reasoning += r.reasoning;
 }
 
 void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
@@ -91,7 +112,7 @@ void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
     if (std::find(spec_.stop_ids.begin(), spec_.stop_ids.end(), t.id) != spec_.stop_ids.end()) {
       continue;  // end of turn: finishes the choice, never part of the text
     }
-    d->text += c.stop->Push(c.detokenizer->Push(t.id));
+    Emit(c, c.stop->Push(TokenText(c, t.id)), d);
     if (spec_.logprobs) {
       api::TokenLogprobs lp;
       lp.token = tokenizer_.TokenToPiece(t.id, false);
@@ -109,8 +130,8 @@ void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
   }
   if (u.finish != FinishReason::kNone && !c.finished) {
     c.finished = true;
-    d->text += c.stop->Push(c.detokenizer->Flush());
-    d->text += c.stop->Flush();
+    Emit(c, c.stop->Push(c.detokenizer->Flush()), d);
+    Emit(c, c.stop->Flush(), d);
     switch (u.finish) {
       case FinishReason::kStop:
         d->finish_reason = "stop";
@@ -127,7 +148,16 @@ void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
         if (error_.empty()) error_ = u.error.empty() ? "generation failed" : u.error;
     }
   }
-  if (c.finished) --num_unfinished_;
+  if (c.finished) {
+    // Whatever the split held back (a partial marker) is text of the part it was in; a thought
+    // cut off by max_tokens or a stop string stays reasoning.
+    if (c.reasoning) {
+      const api::ReasoningDelta r = c.reasoning->Flush();
+      d->text += r.content;
+      d->reasoning += r.reasoning;
+    }
+    --num_unfinished_;
+  }
 }
 
 double Generation::ttft_seconds() const {

@@ -1,8 +1,9 @@
 // One API request's choices as the HTTP thread sees them while the engine runs them: submits one
 // engine request per choice, turns their token events into text (UTF-8 safe; stop strings
-// matched across token boundaries and held back until they cannot match), and cancels them when
-// a stop string matches or the client goes away. Chat and completions, streamed or not, all
-// read a request through this.
+// matched across token boundaries and held back until they cannot match; for chat, the model's
+// thought channel split out of the content as reasoning), and cancels them when a stop string
+// matches or the client goes away. Chat and completions, streamed or not, all read a request
+// through this, so a streamed answer is the non-streamed one cut into pieces.
 #pragma once
 
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "api/reasoning_parser.h"
 #include "api/response.h"
 #include "api/stop_matcher.h"
 #include "engine/engine.h"
@@ -33,7 +35,13 @@ struct GenerationSpec {
   std::vector<ChoiceSpec> choices;
   SamplingParams sampling;        // seed is per choice
   std::vector<int32_t> stop_ids;  // end of generation ids (finish "stop", not in the text)
-  std::vector<std::string> stop;  // stop strings
+  std::vector<std::string> stop;  // stop strings (matched on the text before any reasoning split)
+  // Tokens rendered as their text even when the vocabulary makes them control tokens (which are
+  // otherwise dropped): the markers the reasoning split reads.
+  std::vector<int32_t> marker_ids;
+  // Set: the text is split into content and reasoning by this syntax (chat on a model that
+  // thinks in a channel).
+  std::optional<api::ReasoningSyntax> reasoning;
   bool logprobs = false;
   int32_t top_logprobs = 0;
 };
@@ -41,7 +49,8 @@ struct GenerationSpec {
 // What one choice produced since the last Poll.
 struct ChoiceDelta {
   int32_t index = 0;
-  std::string text;
+  std::string text;       // content (all the text when there is no reasoning split)
+  std::string reasoning;  // the thought channel's text (only with GenerationSpec::reasoning)
   std::vector<api::TokenLogprobs> logprobs;
   std::string finish_reason;  // set on the choice's last delta
 };
@@ -76,10 +85,15 @@ class Generation {
     std::shared_ptr<RequestStream> stream;
     std::unique_ptr<IncrementalDetokenizer> detokenizer;
     std::unique_ptr<api::StopMatcher> stop;
+    std::unique_ptr<api::ReasoningParser> reasoning;  // when the spec asks for the split
     bool finished = false;
     std::optional<std::chrono::steady_clock::time_point> last_token_at;
   };
   void Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d);
+  // The text of one sampled token (markers rendered as text).
+  std::string TokenText(Choice& c, int32_t id) const;
+  // Text past the stop matcher, split into content and reasoning when the spec asks.
+  static void Emit(Choice& c, std::string_view text, ChoiceDelta* d);
 
   const Tokenizer& tokenizer_;
   GenerationSpec spec_;

@@ -30,6 +30,11 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice) {
   return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(choice.num_threads));
 }
 
+api::ChatTemplateChoice ChooseChatTemplate(const GgufFile& file) {
+  return api::ChooseChatTemplate(file.GetString("general.architecture").value_or(""),
+                                 file.GetString("tokenizer.chat_template").value_or(""));
+}
+
 StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m;
@@ -39,6 +44,9 @@ StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const Backe
   StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(*m.file);
   if (!tokenizer.ok()) return Status::Error(path + ": " + tokenizer.status().message());
   m.tokenizer = std::move(tokenizer).value();
+  const api::ChatTemplateChoice chat = ChooseChatTemplate(*m.file);
+  m.chat_template = api::MakeChatTemplate(chat.family);
+  m.chat_template_reason = chat.reason;
   StatusOr<std::unique_ptr<Backend>> backend = CreateBackend(choice);
   if (!backend.ok()) return backend.status();
   m.backend = std::move(backend).value();

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "api/chat_template.h"
 #include "engine/backend.h"
 #include "engine/cuda/cuda_backend.h"
 #include "engine/gguf/gguf_file.h"
@@ -33,8 +34,14 @@ struct LoadedModel {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
   std::unique_ptr<Tokenizer> tokenizer;
+  // The chat format, chosen from the file's general.architecture and tokenizer.chat_template.
+  std::unique_ptr<api::ChatTemplate> chat_template;
+  std::string chat_template_reason;  // why that one, for the startup log
   double load_seconds = 0;
 };
+
+// The chat template a GGUF's metadata calls for (api::ChooseChatTemplate over its strings).
+api::ChatTemplateChoice ChooseChatTemplate(const GgufFile& file);
 
 StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice);
 

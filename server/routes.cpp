@@ -1,6 +1,8 @@
 #include "server/routes.h"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include "api/chat_template.h"
@@ -74,6 +76,19 @@ Routes::Routes(const ServerConfig& config) : config_(config) {}
 void Routes::SetModel(ServingModel model) {
   model_ = std::move(model);
   if (model_.created == 0) model_.created = UnixNow();
+  end_ids_ = model_.tokenizer->eog_ids();
+  for (const std::string& text : model_.chat_template->end_of_turn_texts()) {
+    const std::optional<int32_t> id = model_.tokenizer->FindToken(text);
+    if (id && std::find(end_ids_.begin(), end_ids_.end(), *id) == end_ids_.end()) {
+      end_ids_.push_back(*id);
+    }
+  }
+  marker_ids_.clear();
+  for (const std::string& text : model_.chat_template->marker_texts()) {
+    if (const std::optional<int32_t> id = model_.tokenizer->FindToken(text)) {
+      marker_ids_.push_back(*id);
+    }
+  }
   metrics_ = std::make_unique<gs::Metrics>(model_.names.front());
   ready_ = true;
 }
@@ -138,14 +153,10 @@ api::RequestLimits Routes::Limits() const {
   return l;
 }
 
-bool Routes::RenderChat(std::vector<api::ChatMessage> messages, bool add_generation_prompt,
-                        std::vector<int32_t>* ids, httplib::Response& res) const {
-  // OpenAI's developer role is the system role under a newer name; Gemma's template knows only
-  // the older one.
-  for (api::ChatMessage& m : messages) {
-    if (m.role == "developer") m.role = "system";
-  }
-  const api::RenderedPrompt prompt = api::RenderGemma3Chat(messages, add_generation_prompt);
+bool Routes::RenderChat(const std::vector<api::ChatMessage>& messages,
+                        const api::ChatTemplateOptions& options, std::vector<int32_t>* ids,
+                        httplib::Response& res) const {
+  const api::RenderedPrompt prompt = model_.chat_template->Render(messages, options);
   if (!prompt.error.empty()) {
     SendError(res, api::InvalidParam("messages", prompt.error));
     return false;
@@ -204,7 +215,8 @@ bool Routes::BuildSpec(const std::vector<std::vector<int32_t>>& prompts,
   s.frequency_penalty = p.frequency_penalty;
   s.repetition_penalty = p.repetition_penalty;
   s.logit_bias.assign(p.logit_bias.begin(), p.logit_bias.end());
-  if (!p.ignore_eos) spec->stop_ids = model_.tokenizer->eog_ids();
+  if (!p.ignore_eos) spec->stop_ids = end_ids_;
+  spec->marker_ids = marker_ids_;
   spec->stop_ids.insert(spec->stop_ids.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
   spec->stop = p.stop;
   spec->logprobs = p.logprobs;
@@ -220,10 +232,16 @@ void Routes::ChatCompletions(const httplib::Request& req, httplib::Response& res
       !CheckModel(r.model, res)) {
     return;
   }
+  api::ChatTemplateOptions options;
+  options.add_generation_prompt = r.add_generation_prompt;
+  options.enable_thinking = r.enable_thinking.value_or(false);
   std::vector<int32_t> ids;
-  if (!RenderChat(std::move(r.messages), r.add_generation_prompt, &ids, res)) return;
+  if (!RenderChat(r.messages, options, &ids, res)) return;
   GenerationSpec spec;
   if (!BuildSpec({ids}, r.params, "messages", &spec, res)) return;
+  // The model's thoughts go to reasoning_content, whether or not thinking was asked for: a model
+  // that thinks anyway must not leak its channel into the answer.
+  spec.reasoning = model_.chat_template->reasoning_syntax();
   Respond(std::make_shared<Generation>(*model_.tokenizer, std::move(spec)), r.params, true, {},
           res);
 }
@@ -337,6 +355,7 @@ bool Routes::WriteJson(Exchange& ex, httplib::DataSink& sink) {
     for (ChoiceDelta& d : g.Poll(kPollInterval)) {
       api::ChoiceResult& r = results[d.index];
       r.text += d.text;
+      r.reasoning += d.reasoning;
       r.has_logprobs = g.wants_logprobs();
       for (api::TokenLogprobs& lp : d.logprobs) r.logprobs.push_back(std::move(lp));
       if (!d.finish_reason.empty()) {
@@ -406,8 +425,10 @@ bool Routes::StreamEvents(Exchange& ex, const api::GenerationParams& p, httplib:
       out.logprobs = std::move(d.logprobs);
       out.text_offset = text_offsets[d.index];
       text_offsets[d.index] += static_cast<int64_t>(d.text.size());
-      const bool has_content = !d.text.empty() || out.has_logprobs;
-      if (has_content) out.text = std::move(d.text);
+      const bool has_content = !d.text.empty() || !d.reasoning.empty() || out.has_logprobs;
+      // A delta that is only reasoning carries no `content` key (the client appends what comes).
+      if (!d.reasoning.empty()) out.reasoning = std::move(d.reasoning);
+      if (!d.text.empty() || (has_content && !out.reasoning)) out.text = std::move(d.text);
       // Completions put the reason on the last text chunk; chat sends it with an empty delta.
       if (ends && !ex.chat) out.finish_reason = d.finish_reason;
       if ((has_content || !out.finish_reason.empty()) && !chunk(out)) return client_gone();
@@ -447,7 +468,10 @@ void Routes::Tokenize(const httplib::Request& req, httplib::Response& res) {
   }
   std::vector<int32_t> ids;
   if (r.is_chat) {
-    if (!RenderChat(std::move(r.messages), r.add_generation_prompt, &ids, res)) return;
+    api::ChatTemplateOptions options;
+    options.add_generation_prompt = r.add_generation_prompt;
+    options.enable_thinking = r.enable_thinking.value_or(false);
+    if (!RenderChat(r.messages, options, &ids, res)) return;
   } else {
     ids = model_.tokenizer->Encode(r.prompt, r.add_special_tokens, /*parse_special=*/true);
   }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/api_error.h"
+#include "api/chat_template.h"
 #include "api/request.h"
 #include "api/response.h"
 #include "engine/engine.h"
@@ -28,8 +29,9 @@ namespace gs {
 struct ServingModel {
   const Tokenizer* tokenizer = nullptr;
   Engine* engine = nullptr;
-  std::vector<std::string> names;  // names[0] is reported in responses
-  int64_t created = 0;             // unix seconds the server loaded it; 0: now
+  const api::ChatTemplate* chat_template = nullptr;  // the model's chat format
+  std::vector<std::string> names;                    // names[0] is reported in responses
+  int64_t created = 0;                               // unix seconds the server loaded it; 0: now
 };
 
 // Per-request numbers for the access log, filled by handlers on the worker thread.
@@ -66,9 +68,10 @@ class Routes {
   api::RequestLimits Limits() const;
   // The served name a request's `model` refers to, or a 404.
   bool CheckModel(const std::string& requested, httplib::Response& res) const;
-  // Chat messages -> prompt ids, or a 400 naming `messages`.
-  bool RenderChat(std::vector<api::ChatMessage> messages, bool add_generation_prompt,
-                  std::vector<int32_t>* ids, httplib::Response& res) const;
+  // Chat messages -> prompt ids through the model's chat template, or a 400 naming `messages`.
+  bool RenderChat(const std::vector<api::ChatMessage>& messages,
+                  const api::ChatTemplateOptions& options, std::vector<int32_t>* ids,
+                  httplib::Response& res) const;
   // Builds the choices (n per prompt) and checks lengths against the context.
   bool BuildSpec(const std::vector<std::vector<int32_t>>& prompts, const api::GenerationParams& p,
                  const char* prompt_param, GenerationSpec* spec, httplib::Response& res) const;
@@ -85,6 +88,11 @@ class Routes {
   const ServerConfig config_;
   std::atomic<bool> ready_{false};
   ServingModel model_;
+  // From the tokenizer and the chat template, once (SetModel): the ids generation stops at (the
+  // tokenizer's end-of-generation ids and the template's end-of-turn tokens), and the marker
+  // tokens the output is parsed by, rendered as text even when typed as control tokens.
+  std::vector<int32_t> end_ids_;
+  std::vector<int32_t> marker_ids_;
   std::unique_ptr<gs::Metrics> metrics_;
   std::atomic<int> num_in_flight_{0};
 };

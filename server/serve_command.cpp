@@ -157,12 +157,15 @@ int RunServe(const std::vector<std::string>& raw_args) {
   (*engine)->Start();
   ServingModel serving;
   serving.tokenizer = m.tokenizer.get();
+  serving.chat_template = m.chat_template.get();
   serving.engine = engine->get();
   serving.names = config.served_model_names;
   if (serving.names.empty()) {
     serving.names.push_back(std::filesystem::path(config.model_path).filename().string());
   }
   http.SetModel(serving);
+  note("chat template: " + std::string(m.chat_template->name()) + " (" + m.chat_template_reason +
+       ")");
   note("serving " + serving.names.front() + " on http://" + config.host + ":" +
        std::to_string(http.port()) + " (context " + std::to_string((*engine)->max_seq_len()) +
        " tokens, " + m.backend->Describe() + ")");

@@ -20,9 +20,9 @@ MODEL = os.environ.get("GS_MODEL_PATH") or open(os.path.join(ROOT, ".model-path"
 
 
 class Server:
-    def __init__(self, *flags, env=None):
+    def __init__(self, *flags, env=None, model=None):
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--model", MODEL, "--port", "0", "--threads", "2", *flags],
+            [BIN, "serve", "--model", model or MODEL, "--port", "0", "--threads", "2", *flags],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **(env or {})})
         self.lines = []
@@ -82,8 +82,8 @@ def client(server):
 def start_server():
     started = []
 
-    def start(*flags, env=None):
-        s = Server(*flags, env=env)
+    def start(*flags, env=None, model=None):
+        s = Server(*flags, env=env, model=model)
         started.append(s)
         return s
 

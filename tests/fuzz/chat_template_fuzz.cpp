@@ -1,8 +1,10 @@
-// Arbitrary bytes as a chat: the first byte's low bit is add_generation_prompt; the rest is split
-// at '\x1e' (ASCII record separator) into messages, each a role byte (an index into kRoles) and
-// the content. Rendering must never crash, and the outcome must follow chat_template.h: <bos>
-// first, an error exactly when the roles do not alternate, and the turn or generation prompt
-// last.
+// Arbitrary bytes as a chat: the first byte's low bit is add_generation_prompt, its next bit
+// enable_thinking; the rest is split at '\x1e' (ASCII record separator) into messages, each a role
+// byte (an index into kRoles) and the content. Rendering must never crash, and the outcome must
+// follow chat_template.h: for Gemma 3, <bos> first, an error exactly when the roles do not
+// alternate, and the turn or generation prompt last; for Gemma 4, an error exactly when there are
+// no messages, <bos> first, and the generation prompt last. The reasoning parser, fed the same
+// bytes whole and in two pieces, must split them the same way.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "api/chat_template.h"
+#include "api/reasoning_parser.h"
 
 namespace gs::api {
 namespace {
@@ -56,6 +59,21 @@ bool RolesAlternate(const std::vector<ChatMessage>& messages) {
   return true;
 }
 
+// Content and reasoning after pushing `text` in two pieces split at `split_idx`.
+ReasoningDelta SplitReasoning(std::string_view text, size_t split_idx) {
+  ReasoningParser parser(Gemma4ReasoningSyntax());
+  ReasoningDelta total;
+  for (const std::string_view piece : {text.substr(0, split_idx), text.substr(split_idx)}) {
+    const ReasoningDelta d = parser.Push(piece);
+    total.content += d.content;
+    total.reasoning += d.reasoning;
+  }
+  const ReasoningDelta d = parser.Flush();
+  total.content += d.content;
+  total.reasoning += d.reasoning;
+  return total;
+}
+
 }  // namespace
 }  // namespace gs::api
 
@@ -76,5 +94,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else if (text != "<bos>") {
     Require(text.ends_with("<end_of_turn>\n"), "the prompt ends with the last turn");
   }
+
+  gs::api::ChatTemplateOptions options;
+  options.add_generation_prompt = add_generation_prompt;
+  options.enable_thinking = (data[0] & 2) != 0;
+  const gs::api::RenderedPrompt prompt4 = gs::api::RenderGemma4Chat(messages, options);
+  Require(prompt4.error.empty() == !messages.empty(), "Gemma 4: an error exactly when empty");
+  if (prompt4.error.empty()) {
+    Require(prompt4.text.starts_with("<bos>"), "Gemma 4: the prompt starts with <bos>");
+    if (add_generation_prompt && !options.enable_thinking) {
+      Require(prompt4.text.ends_with("<|turn>model\n<|channel>thought\n<channel|>"),
+              "Gemma 4: the prompt ends with the model's turn and an empty thought");
+    }
+  }
+
+  const std::string_view bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const gs::api::ReasoningDelta whole = gs::api::SplitReasoning(bytes, bytes.size());
+  const gs::api::ReasoningDelta halves = gs::api::SplitReasoning(bytes, bytes.size() / 2);
+  Require(whole.content == halves.content && whole.reasoning == halves.reasoning,
+          "the reasoning split does not depend on where the text is cut");
   return 0;
 }

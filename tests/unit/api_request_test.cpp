@@ -420,6 +420,22 @@ constexpr BadCase kBadChat[] = {
     {R"({"messages": [{"role": "assistant", "content": null,
                        "function_call": {"name": "f", "arguments": "{}"}}]})",
      "messages[0].function_call"},
+    {R"({"messages": [{"role": "user", "content": "a"},
+                      {"role": "assistant", "content": "b", "reasoning_content": 5}]})",
+     "messages[1].reasoning_content"},
+    // Thinking switches.
+    {R"({"reasoning_effort": "extreme"})", "reasoning_effort"},
+    {R"({"reasoning_effort": "HIGH"})", "reasoning_effort"},
+    {R"({"reasoning_effort": ""})", "reasoning_effort"},
+    {R"({"reasoning_effort": true})", "reasoning_effort"},
+    {R"({"reasoning_effort": 2})", "reasoning_effort"},
+    {R"({"chat_template_kwargs": "enable_thinking"})", "chat_template_kwargs"},
+    {R"({"chat_template_kwargs": [true]})", "chat_template_kwargs"},
+    {R"({"chat_template_kwargs": {"enable_thinking": "yes"}})",
+     "chat_template_kwargs.enable_thinking"},
+    {R"({"chat_template_kwargs": {"enable_thinking": 1}})", "chat_template_kwargs.enable_thinking"},
+    {R"({"chat_template_kwargs": {"enable_thinking": true}, "reasoning_effort": "max"})",
+     "reasoning_effort"},
     // Media parts: refused by the part's path until multimodal input lands.
     {R"({"messages": [{"role": "user", "content": [{"type": "image_url",
         "image_url": {"url": "data:image/png;base64,AAAA"}}]}]})",
@@ -645,6 +661,52 @@ TEST(ChatRequestTest, AssistantContentMayBeNullOrAbsent) {
   EXPECT_FALSE(req.messages[1].content_is_list);
   EXPECT_EQ(req.messages[3].content, "");
   EXPECT_EQ(req.messages[4].content, "");
+}
+
+TEST(ChatRequestTest, ThinkingFromChatTemplateKwargsOrReasoningEffort) {
+  EXPECT_FALSE(ExpectOk(Chat("{}")).enable_thinking.has_value());
+  EXPECT_FALSE(ExpectOk(Chat(R"({"reasoning_effort": null, "chat_template_kwargs": null})"))
+                   .enable_thinking.has_value());
+  EXPECT_FALSE(ExpectOk(Chat(R"({"chat_template_kwargs": {"enable_thinking": null}})"))
+                   .enable_thinking.has_value());
+  EXPECT_EQ(
+      ExpectOk(Chat(R"({"chat_template_kwargs": {"enable_thinking": true}})")).enable_thinking,
+      true);
+  EXPECT_EQ(ExpectOk(Chat(R"({"chat_template_kwargs": {"enable_thinking": false, "x": [1]}})"))
+                .enable_thinking,
+            false);
+  for (const char* on : {"low", "medium", "high", "xhigh"}) {
+    const std::string body = std::string(R"({"reasoning_effort": ")") + on + R"("})";
+    EXPECT_EQ(ExpectOk(Chat(body.c_str())).enable_thinking, true) << on;
+  }
+  for (const char* off : {"none", "minimal"}) {
+    const std::string body = std::string(R"({"reasoning_effort": ")") + off + R"("})";
+    EXPECT_EQ(ExpectOk(Chat(body.c_str())).enable_thinking, false) << off;
+  }
+  // The template's own switch wins over the hint.
+  EXPECT_EQ(ExpectOk(Chat(R"({"reasoning_effort": "high",
+                              "chat_template_kwargs": {"enable_thinking": false}})"))
+                .enable_thinking,
+            false);
+  EXPECT_EQ(ExpectOk(Chat(R"({"reasoning_effort": "none",
+                              "chat_template_kwargs": {"enable_thinking": true}})"))
+                .enable_thinking,
+            true);
+  // Other kwargs alone say nothing about thinking.
+  EXPECT_FALSE(
+      ExpectOk(Chat(R"({"chat_template_kwargs": {"foo": 1}})")).enable_thinking.has_value());
+}
+
+TEST(ChatRequestTest, AssistantReasoningContentIsKept) {
+  const ChatRequest& req = ExpectOk(Chat(R"({"messages": [
+      {"role": "user", "content": "a"},
+      {"role": "assistant", "content": "4", "reasoning_content": "2+2"},
+      {"role": "assistant", "content": "5", "reasoning_content": null},
+      {"role": "user", "content": "b", "reasoning_content": 7}]})"));
+  ASSERT_EQ(req.messages.size(), 4u);
+  EXPECT_EQ(req.messages[1].reasoning, "2+2");
+  EXPECT_EQ(req.messages[2].reasoning, "");
+  EXPECT_EQ(req.messages[3].reasoning, "");  // read on assistant turns only
 }
 
 TEST(ChatRequestTest, MaxCompletionTokensWinsOverMaxTokens) {
@@ -875,6 +937,15 @@ TEST(TokenizeRequestTest, ChatForm) {
   EXPECT_FALSE(ExpectOk(Tokenize(R"({"messages": [{"role": "user", "content": "Hi"}],
                                      "add_generation_prompt": false})"))
                    .add_generation_prompt);
+  EXPECT_FALSE(req.enable_thinking.has_value());
+  EXPECT_EQ(ExpectOk(Tokenize(R"({"messages": [{"role": "user", "content": "Hi"}],
+                                  "chat_template_kwargs": {"enable_thinking": true}})"))
+                .enable_thinking,
+            true);
+  EXPECT_EQ(ExpectOk(Tokenize(R"({"messages": [{"role": "user", "content": "Hi"}],
+                                  "reasoning_effort": "minimal"})"))
+                .enable_thinking,
+            false);
 }
 
 TEST(TokenizeRequestTest, BadBodiesNameTheirParam) {
@@ -895,6 +966,12 @@ TEST(TokenizeRequestTest, BadBodiesNameTheirParam) {
                               "add_generation_prompt": 1})"),
                  "add_generation_prompt");
   ExpectBadParam(Tokenize(R"({"model": 1, "prompt": "a"})"), "model");
+  ExpectBadParam(Tokenize(R"({"messages": [{"role": "user", "content": "b"}],
+                              "chat_template_kwargs": {"enable_thinking": "on"}})"),
+                 "chat_template_kwargs.enable_thinking");
+  ExpectBadParam(Tokenize(R"({"messages": [{"role": "user", "content": "b"}],
+                              "reasoning_effort": "lots"})"),
+                 "reasoning_effort");
 }
 
 TEST(DetokenizeRequestTest, TokensInTheVocabularyParse) {

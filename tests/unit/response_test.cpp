@@ -59,6 +59,35 @@ TEST(ResponseTest, ChatCompletionShape) {
     "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}})"));
 }
 
+TEST(ResponseTest, ReasoningIsASeparateMessageFieldOnlyWhenThere) {
+  std::vector<ChoiceResult> choices(2);
+  choices[0].text = "4.";
+  choices[0].reasoning = "2+2 is 4.";
+  choices[0].finish_reason = "stop";
+  choices[1].index = 1;
+  choices[1].reasoning = "cut off mid-thought";
+  choices[1].finish_reason = "length";
+  const json body = ChatCompletionJson(Header(), choices, {});
+  EXPECT_EQ(body["choices"][0]["message"], Parse(R"({"role": "assistant", "content": "4.",
+                                                    "reasoning_content": "2+2 is 4.",
+                                                    "refusal": null})"));
+  EXPECT_EQ(body["choices"][1]["message"]["content"], "");
+  EXPECT_EQ(body["choices"][1]["message"]["reasoning_content"], "cut off mid-thought");
+  choices[0].reasoning.clear();
+  EXPECT_FALSE(ChatCompletionJson(Header(), choices, {})["choices"][0]["message"].contains(
+      "reasoning_content"));
+}
+
+TEST(ResponseTest, ReasoningDeltas) {
+  ChunkDelta d;
+  d.reasoning = "hm";
+  EXPECT_EQ(ChatChunkJson(Header(), d, false)["choices"][0]["delta"],
+            Parse(R"({"reasoning_content": "hm"})"));
+  d.text = "A";
+  EXPECT_EQ(ChatChunkJson(Header(), d, false)["choices"][0]["delta"],
+            Parse(R"({"reasoning_content": "hm", "content": "A"})"));
+}
+
 TEST(ResponseTest, TextCompletionShape) {
   std::vector<ChoiceResult> choices(1);
   choices[0].text = " world";
