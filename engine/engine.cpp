@@ -19,7 +19,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(const Model& model, Backend& ba
   budget.block_size = options.block_size;
   budget.max_batch_tokens = options.max_num_batched_tokens;
   budget.max_seqs = options.max_num_seqs;
-  budget.slot_bytes = backend.KvSlotBytes(model.config().num_kv_heads, model.config().head_dim);
+  budget.slot_bytes = BackendSlotBytes(backend);
   StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
   if (!plan.ok()) return plan.status();
   plan->pool.enable_prefix_caching = options.enable_prefix_caching;

@@ -16,7 +16,7 @@ StatusOr<std::unique_ptr<Generator>> Generator::Create(const Model& model, Backe
                                                        const KvBudget& options) {
   // max_batch_tokens is the prefill chunk: tokens per forward step.
   KvBudget budget = options;
-  budget.slot_bytes = backend.KvSlotBytes(model.config().num_kv_heads, model.config().head_dim);
+  budget.slot_bytes = BackendSlotBytes(backend);
   StatusOr<KvPlan> plan = PlanKv(model.config(), budget);
   if (!plan.ok()) return plan.status();
   GS_RETURN_IF_ERROR(backend.AllocateKv(plan->layout));

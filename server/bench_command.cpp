@@ -122,11 +122,9 @@ int RunPpTg(BenchModel& m, int64_t n_prompt, int64_t n_gen, int64_t reps, int64_
   const ModelConfig& c = m.model->config();
   KvBudget opts;
   opts.max_batch_tokens = static_cast<int32_t>(batch);
-  const int64_t bytes_per_token = int64_t{4} * c.num_kv_heads * c.head_dim * c.num_layers;
-  // The longest sequence with room to spare, plus what the sliding-window groups reserve for
-  // one sequence (the window and a step's tokens, PlanKv).
-  opts.kv_cache_bytes =
-      (std::max(n_prompt, n_gen + 1) + 1024 + c.sliding_window + batch) * bytes_per_token;
+  // The longest sequence with room to spare.
+  opts.kv_cache_bytes = KvBytesFor(c, BackendSlotBytes(*m.backend), std::max(n_prompt, n_gen + 1) + 1024,
+                                   1, opts.max_batch_tokens, opts.block_size);
   StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(*m.model, *m.backend, opts);
   if (!gen.ok()) {
     std::fprintf(stderr, "gemma-serve bench: %s\n", gen.status().message().c_str());
@@ -286,12 +284,9 @@ int RunServing(BenchModel& m, int64_t concurrency, int64_t n_prompt, int64_t n_g
   options.max_num_batched_tokens = static_cast<int32_t>(batch);
   options.enable_prefix_caching = false;  // every round's prompts are fresh anyway
   // Every sequence whole in the cache, plus a block each of rounding, so none is preempted.
-  const int64_t bytes_per_token = int64_t{4} * c.num_kv_heads * c.head_dim * c.num_layers;
-  // Sliding-window groups take (window + a step's tokens) per sequence (PlanKv).
   options.kv_cache_bytes =
-      concurrency * (n_prompt + n_gen + 2 * options.block_size) * bytes_per_token +
-      concurrency * (c.sliding_window + batch + 2 * options.block_size) * bytes_per_token +
-      (batch + 1024) * bytes_per_token;
+      KvBytesFor(c, BackendSlotBytes(*m.backend), n_prompt + n_gen + 2 * options.block_size,
+                 static_cast<int32_t>(concurrency), options.max_num_batched_tokens, options.block_size);
   StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*m.model, *m.backend, options);
   if (!engine.ok()) {
     std::fprintf(stderr, "gemma-serve bench: %s\n", engine.status().message().c_str());

@@ -114,8 +114,9 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   KvBudget opts;
   const int64_t want = ctx_size > 0 ? ctx_size : static_cast<int64_t>(prompt.size()) + max_tokens;
   const ModelConfig& c = m.model->config();
-  const int64_t bytes_per_token = int64_t{4} * c.num_kv_heads * c.head_dim * c.num_layers;
-  opts.kv_cache_bytes = std::max<int64_t>(int64_t{64} << 20, (want + 1024) * bytes_per_token);
+  opts.kv_cache_bytes = std::max<int64_t>(
+      int64_t{64} << 20, KvBytesFor(c, BackendSlotBytes(*m.backend), want + 1024, 1,
+                                    opts.max_batch_tokens, opts.block_size));
   StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(*m.model, *m.backend, opts);
   if (!gen.ok()) {
     std::fprintf(stderr, "gemma-serve generate: %s\n", gen.status().message().c_str());

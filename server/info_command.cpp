@@ -109,14 +109,20 @@ int RunInfo(const std::vector<std::string>& raw_args) {
   if (config.ok()) {
     const ModelConfig& c = *config;
     std::printf(
-        "\nmodel: %s (%s), %d layers, hidden %d, ffn %d, heads %d/%d x %d, vocab %d, "
-        "context %d, sliding window %d\n  global layers:",
-        c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden, c.ffn_hidden, c.num_heads,
-        c.num_kv_heads, c.head_dim, c.num_vocab, c.context_length, c.sliding_window);
+        "\nmodel: %s (%s), %d layers, hidden %d, %d heads, vocab %d, context %d, sliding window "
+        "%d, per-layer embeddings %d, experts %d (%d used)\n",
+        c.name.c_str(), c.architecture.c_str(), c.num_layers, c.hidden, c.num_heads, c.num_vocab,
+        c.context_length, c.sliding_window, c.ple_dim, c.num_experts, c.num_experts_used);
+    // One line per layer: what the forward pass will do there.
     for (int32_t i = 0; i < c.num_layers; ++i) {
-      if (c.layers[i].kind == AttentionKind::kGlobal) std::printf(" %d", i);
+      const LayerConfig& l = c.layers[i];
+      std::printf("  layer %2d: %-7s head dim %d, %d KV heads, rope %g/%d%s, ffn %d%s%s\n", i,
+                  l.kind == AttentionKind::kGlobal ? "global" : "sliding", l.head_dim,
+                  l.num_kv_heads, l.rope.base, l.rope.n_rot,
+                  l.rope.uses_freq_factors ? " (freq factors)" : "", l.ffn_hidden,
+                  l.k_eq_v ? ", K=V" : "",
+                  l.kv_layer != i ? (", KV of layer " + std::to_string(l.kv_layer)).c_str() : "");
     }
-    std::printf("\n");
   } else {
     std::printf("\nmodel: cannot run here: %s\n", config.status().message().c_str());
   }

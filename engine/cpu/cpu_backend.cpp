@@ -10,6 +10,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "kernels/cpu/matmul_cpu.h"
 #include "kernels/cpu/ops_cpu.h"
+#include "kernels/ref/moe_ref.h"
 #include "kernels/ref/quant_ref.h"
 
 namespace gs {
@@ -19,7 +20,8 @@ constexpr size_t kArenaChunkFloats = size_t{1} << 22;  // 16 MiB
 
 }  // namespace
 
-CpuBackend::CpuBackend(int num_threads) : pool_(num_threads) {}
+CpuBackend::CpuBackend(int num_threads, cpu::KvCacheType kv_type)
+    : pool_(num_threads), kv_type_(kv_type) {}
 
 StatusOr<Weight> CpuBackend::LoadWeight(const GgufTensorInfo& t) {
   const TypeTraits& traits = GetTypeTraits(t.type);
@@ -27,12 +29,14 @@ StatusOr<Weight> CpuBackend::LoadWeight(const GgufTensorInfo& t) {
     return Status::Error("tensor " + t.name + " has type " + traits.name +
                          ", which this engine cannot compute with yet");
   }
-  if (t.ne[2] != 1 || t.ne[3] != 1) return Status::Error("tensor " + t.name + " is not 1-D or 2-D");
+  if (t.ne[3] != 1) return Status::Error("tensor " + t.name + " has more than 3 dimensions");
   Weight w;
   w.type = t.type;
   w.num_cols = t.ne[0];
   w.num_rows = t.ne[1];
   w.row_bytes = RowBytes(t.type, t.ne[0]);
+  w.num_mats = t.ne[2];
+  w.mat_bytes = w.row_bytes * static_cast<size_t>(t.ne[1]);
   w.data = t.data;
   if (t.num_dims == 1 && t.type != GgmlType::kF32) {
     // Norm weights are read element-wise by the ops: keep them as f32.
@@ -53,14 +57,16 @@ int64_t CpuBackend::FreeMemoryBytes() const {
 
 Status CpuBackend::AllocateKv(const KvLayout& layout) {
   kv_layout_ = layout;
-  const size_t kv_width = static_cast<size_t>(layout.num_kv_heads) * layout.head_dim;
   k_cache_.assign(layout.layer_group.size(), {});
   v_cache_.assign(layout.layer_group.size(), {});
   for (size_t l = 0; l < layout.layer_group.size(); ++l) {
-    const size_t num_slots =
-        static_cast<size_t>(layout.num_blocks[layout.layer_group[l]]) * layout.block_size;
-    k_cache_[l].assign(num_slots * kv_width, 0);
-    v_cache_[l].assign(num_slots * kv_width, 0);
+    if (layout.layer_group[l] < 0) continue;
+    const KvGroupLayout& g = layout.groups[layout.layer_group[l]];
+    // K and V together are KvSlotBytes per slot.
+    const size_t bytes = static_cast<size_t>(g.num_blocks) * layout.block_size *
+                         static_cast<size_t>(KvSlotBytes(g.num_kv_heads, g.head_dim)) / 2;
+    k_cache_[l].assign(bytes, 0);
+    v_cache_[l].assign(bytes, 0);
   }
   return Status::Ok();
 }
@@ -91,7 +97,8 @@ void CpuBackend::ResetArena() {
   arena_used_ = 0;
 }
 
-void CpuBackend::Embed(const Batch& batch, const Weight& table, float scale, Act out) {
+void CpuBackend::Embed(const Batch& batch, const Weight& table, float scale, Act out,
+                       bool overrides) {
   const size_t row_bytes = table.row_bytes;
   const auto* base = static_cast<const uint8_t*>(table.data);
   pool_.ParallelFor(batch.num_tokens(), 1, [&](int64_t begin, int64_t end) {
@@ -102,14 +109,19 @@ void CpuBackend::Embed(const Batch& batch, const Weight& table, float scale, Act
     }
   });
   for (size_t i = 0; i < batch.embed_rows.size(); ++i) {
-    std::memcpy(out.data + batch.embed_rows[i] * out.num_cols,
-                batch.embed_values.data() + i * out.num_cols, sizeof(float) * out.num_cols);
+    float* dst = out.data + batch.embed_rows[i] * out.num_cols;
+    if (overrides) {
+      std::memcpy(dst, batch.embed_values.data() + i * out.num_cols, sizeof(float) * out.num_cols);
+    } else {
+      ref::DequantizeRow(table.type, base, dst, out.num_cols);
+      for (int64_t c = 0; c < out.num_cols; ++c) dst[c] *= scale;
+    }
   }
 }
 
-void CpuBackend::RmsNorm(Act x, const Weight& w, float eps, Act out) {
-  cpu::RmsNorm({x.data, static_cast<const float*>(w.data), out.data, x.num_rows, x.num_cols,
-                w.num_cols, eps},
+void CpuBackend::RmsNorm(Act x, const Weight* w, float eps, Act out) {
+  cpu::RmsNorm({x.data, w ? static_cast<const float*>(w->data) : nullptr, out.data, x.num_rows,
+                x.num_cols, w ? w->num_cols : x.num_cols, eps},
                pool_);
 }
 
@@ -139,34 +151,110 @@ void CpuBackend::MatMuls(Act x, std::initializer_list<MatMulTarget> targets) {
               matmul_scratch_);
 }
 
-void CpuBackend::QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm,
-                            float eps, float rope_base, float rope_freq_scale) {
-  const int32_t head_dim = static_cast<int32_t>(x.num_cols / num_heads);
+void CpuBackend::HeadNormRope(const Batch& batch, Act x, const HeadNormRopeSpec& spec) {
+  const int32_t head_dim = static_cast<int32_t>(x.num_cols / spec.num_heads);
   cpu::QkNormRope(
-      {x.data, norm ? static_cast<const float*>(norm->data) : nullptr, batch.positions.data(),
-       x.num_rows, num_heads, head_dim, head_dim, eps, rope_base, rope_freq_scale},
+      {x.data, spec.norm ? static_cast<const float*>(spec.norm->data) : nullptr,
+       batch.positions.data(),
+       spec.freq_factors ? static_cast<const float*>(spec.freq_factors->data) : nullptr,
+       x.num_rows, spec.num_heads, head_dim, spec.n_rot, spec.eps, spec.rope_base,
+       spec.rope_freq_scale, spec.normalize},
       pool_);
 }
 
 void CpuBackend::StoreKv(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act k, Act v) {
+  GS_CHECK(kv_layout_.layer_group[layer_idx] == kv_group);
   cpu::KvStore({k.data, v.data, k_cache_[layer_idx].data(), v_cache_[layer_idx].data(),
-                batch.kv_groups[kv_group].slot_mapping.data(), k.num_rows, k.num_cols},
+                batch.kv_groups[kv_group].slot_mapping.data(), k.num_rows, k.num_cols, kv_type_},
                pool_);
 }
 
 void CpuBackend::Attention(const Batch& batch, int32_t layer_idx, int32_t kv_group, Act q,
                            const AttentionSpec& spec, Act out) {
+  GS_CHECK(kv_layout_.layer_group[layer_idx] == kv_group);
   const KvGroupBatch& g = batch.kv_groups[kv_group];
   cpu::PagedAttention({q.data, out.data, k_cache_[layer_idx].data(), v_cache_[layer_idx].data(),
                        batch.query_start.data(), batch.positions.data(), batch.seq_lens.data(),
                        g.block_indptr.data(), g.block_ids.data(), batch.num_seqs(), spec.num_heads,
                        spec.num_kv_heads, spec.head_dim, kv_layout_.block_size, spec.window,
-                       spec.scale, spec.softcap},
+                       spec.scale, spec.softcap, kv_type_},
                       pool_);
 }
 
-void CpuBackend::GeGlu(Act gate, Act up) {
-  cpu::GeGlu(gate.data, up.data, gate.num_rows * gate.num_cols, pool_);
+void CpuBackend::GeGlu(Act gate, Act up, int64_t up_offset, bool round_f16) {
+  GS_CHECK(up.num_rows == gate.num_rows && up_offset + gate.num_cols <= up.num_cols);
+  cpu::GeGlu({gate.data, up.data, gate.num_rows, gate.num_cols, up.num_cols, up_offset, round_f16},
+             pool_);
+}
+
+void CpuBackend::Add(Act x, Act out) {
+  GS_CHECK(x.num_rows == out.num_rows && x.num_cols == out.num_cols);
+  pool_.ParallelFor(x.num_rows * x.num_cols, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) out.data[i] += x.data[i];
+  });
+}
+
+void CpuBackend::Scale(Act x, float s) {
+  pool_.ParallelFor(x.num_rows * x.num_cols, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) x.data[i] *= s;
+  });
+}
+
+void CpuBackend::Copy(Act x, Act out) {
+  GS_CHECK(x.num_rows == out.num_rows && x.num_cols == out.num_cols);
+  std::memcpy(out.data, x.data, sizeof(float) * x.num_rows * x.num_cols);
+}
+
+// Routing on the host (the logits are host memory here), then each expert's tokens gathered and
+// run through its GeGLU as one batched product, and scattered back with their weights.
+void CpuBackend::Moe(Act x, Act router_logits, const MoeSpec& spec, Act out) {
+  const int64_t num_tokens = x.num_rows;
+  GS_CHECK(router_logits.num_rows == num_tokens && router_logits.num_cols == spec.num_experts);
+  std::vector<ref::MoeRoute> routes(num_tokens * spec.num_used);
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    ref::RouteTopK(router_logits.data + t * spec.num_experts, spec.num_experts, spec.num_used,
+              spec.down_scale, &routes[t * spec.num_used]);
+  }
+  std::vector<std::vector<std::pair<int32_t, float>>> tokens_of(spec.num_experts);
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    for (int32_t j = 0; j < spec.num_used; ++j) {
+      const ref::MoeRoute& r = routes[t * spec.num_used + j];
+      tokens_of[r.expert_idx].push_back({static_cast<int32_t>(t), r.weight});
+    }
+  }
+  std::fill(out.data, out.data + out.num_rows * out.num_cols, 0.0f);
+  for (int32_t e = 0; e < spec.num_experts; ++e) {
+    const int64_t n = static_cast<int64_t>(tokens_of[e].size());
+    if (n == 0) continue;
+    std::vector<int32_t> rows(n);
+    for (int64_t i = 0; i < n; ++i) rows[i] = tokens_of[e][i].first;
+    Act xe = Alloc(n, x.num_cols);
+    GatherRows(x, rows, xe);
+    Act gate = Alloc(n, spec.expert_ffn);
+    Act up = Alloc(n, spec.expert_ffn);
+    Weight gate_w, up_w;
+    if (spec.gate_up != nullptr) {
+      // Rows [0, ffn) of the expert's fused matrix are the gate, [ffn, 2 ffn) the up projection.
+      gate_w = spec.gate_up->Mat(e);
+      gate_w.num_rows = spec.expert_ffn;
+      up_w = gate_w;
+      up_w.data = static_cast<const uint8_t*>(gate_w.data) + spec.expert_ffn * gate_w.row_bytes;
+    } else {
+      gate_w = spec.gate->Mat(e);
+      up_w = spec.up->Mat(e);
+    }
+    MatMuls(xe, {{&gate_w, gate}, {&up_w, up}});
+    GeGlu(gate, up, 0, spec.round_f16);
+    const Weight down_w = spec.down->Mat(e);
+    Act ye = Alloc(n, out.num_cols);
+    MatMul(gate, down_w, ye);
+    for (int64_t i = 0; i < n; ++i) {
+      float* dst = out.data + tokens_of[e][i].first * out.num_cols;
+      const float* src = ye.data + i * out.num_cols;
+      const float w = tokens_of[e][i].second;
+      for (int64_t c = 0; c < out.num_cols; ++c) dst[c] += w * src[c];
+    }
+  }
 }
 
 void CpuBackend::GatherRows(Act x, std::span<const int32_t> rows, Act out) {

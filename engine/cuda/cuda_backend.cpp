@@ -156,8 +156,11 @@ class CudaBackend final : public Backend {
   std::string Describe() const override { return description_; }
 
   StatusOr<Weight> LoadWeight(const GgufTensorInfo& t) override {
-    if (t.ne[2] != 1 || t.ne[3] != 1)
-      return Status::Error("tensor " + t.name + " is not 1-D or 2-D");
+    if (t.ne[2] != 1 || t.ne[3] != 1) {
+      return Status::Error("tensor " + t.name +
+                           " is 3-D (mixture-of-experts weights), which the CUDA backend does "
+                           "not compute yet: use --device cpu");
+    }
     Weight w;
     w.type = t.type;
     w.num_cols = t.ne[0];
@@ -210,26 +213,29 @@ class CudaBackend final : public Backend {
   }
 
   Status AllocateKv(const KvLayout& layout) override {
-    if (!cuda::AttentionSupportsHeadDim(layout.head_dim)) {
-      return Status::Error(
-          "the CUDA backend's attention supports head dims 128, 256 and 512, not " +
-          std::to_string(layout.head_dim));
-    }
-    if (cuda::AttentionSharedMemBytes(layout.head_dim) > max_shared_bytes_) {
-      return Status::Error("attention at head dim " + std::to_string(layout.head_dim) + " needs " +
-                           std::to_string(cuda::AttentionSharedMemBytes(layout.head_dim)) +
-                           " bytes of shared memory per block; this GPU allows " +
-                           std::to_string(max_shared_bytes_));
+    for (const KvGroupLayout& g : layout.groups) {
+      if (!cuda::AttentionSupportsHeadDim(g.head_dim)) {
+        return Status::Error(
+            "the CUDA backend's attention supports head dims 128, 256 and 512, not " +
+            std::to_string(g.head_dim));
+      }
+      if (cuda::AttentionSharedMemBytes(g.head_dim) > max_shared_bytes_) {
+        return Status::Error("attention at head dim " + std::to_string(g.head_dim) + " needs " +
+                             std::to_string(cuda::AttentionSharedMemBytes(g.head_dim)) +
+                             " bytes of shared memory per block; this GPU allows " +
+                             std::to_string(max_shared_bytes_));
+      }
     }
     layout_ = layout;
     const bool fp8 = options_.kv_type == KvCacheType::kFp8;
-    const size_t kv_width = static_cast<size_t>(layout.num_kv_heads) * layout.head_dim;
     const size_t elem_bytes = fp8 ? 1 : 2;
     size_t total = 0;
     for (int32_t group : layout.layer_group) {
-      const size_t num_slots = static_cast<size_t>(layout.num_blocks[group]) * layout.block_size;
-      total += 2 * AlignUp(num_slots * kv_width * elem_bytes);
-      if (fp8) total += 2 * AlignUp(num_slots * layout.num_kv_heads * sizeof(float));
+      if (group < 0) continue;  // reads another layer's cache
+      const KvGroupLayout& g = layout.groups[group];
+      const size_t num_slots = static_cast<size_t>(g.num_blocks) * layout.block_size;
+      total += 2 * AlignUp(num_slots * g.num_kv_heads * g.head_dim * elem_bytes);
+      if (fp8) total += 2 * AlignUp(num_slots * g.num_kv_heads * sizeof(float));
     }
     // One allocation for the whole pool, carved per layer.
     // A second pool replaces the first: graphs captured over the old one must go with it.
@@ -249,8 +255,10 @@ class CudaBackend final : public Backend {
     uint8_t* base = static_cast<uint8_t*>(kv_pool_);
     layers_.assign(layout.layer_group.size(), {});
     for (size_t l = 0; l < layout.layer_group.size(); ++l) {
-      const size_t num_slots =
-          static_cast<size_t>(layout.num_blocks[layout.layer_group[l]]) * layout.block_size;
+      if (layout.layer_group[l] < 0) continue;
+      const KvGroupLayout& g = layout.groups[layout.layer_group[l]];
+      const size_t num_slots = static_cast<size_t>(g.num_blocks) * layout.block_size;
+      const size_t kv_width = static_cast<size_t>(g.num_kv_heads) * g.head_dim;
       auto carve = [&](size_t num_bytes) {
         void* p = base;
         base += AlignUp(num_bytes);
@@ -259,8 +267,8 @@ class CudaBackend final : public Backend {
       layers_[l].k = carve(num_slots * kv_width * elem_bytes);
       layers_[l].v = carve(num_slots * kv_width * elem_bytes);
       if (fp8) {
-        layers_[l].k_scale = static_cast<float*>(carve(num_slots * layout.num_kv_heads * 4));
-        layers_[l].v_scale = static_cast<float*>(carve(num_slots * layout.num_kv_heads * 4));
+        layers_[l].k_scale = static_cast<float*>(carve(num_slots * g.num_kv_heads * 4));
+        layers_[l].v_scale = static_cast<float*>(carve(num_slots * g.num_kv_heads * 4));
       }
     }
     return Status::Ok();
@@ -287,7 +295,11 @@ class CudaBackend final : public Backend {
     unstaged_ops_ = false;
   }
 
-  void Embed(const Batch& batch, const Weight& table, float scale, Act out) override {
+  void Embed(const Batch& batch, const Weight& table, float scale, Act out,
+             bool overrides) override {
+    // Media rows of per-layer embeddings (table row 0) are not staged on the GPU yet.
+    GS_CHECK_MSG(overrides || batch.embed_rows.empty(),
+                 "per-layer embeddings of media rows are not implemented on the GPU");
     const Staged& s = Stage(batch);
     if (mode_ == Mode::kReplay) return;
     cuda::DequantizeRows({table.data, table.type, table.row_bytes, table.num_rows, s.token_ids,
@@ -300,11 +312,12 @@ class CudaBackend final : public Backend {
     }
   }
 
-  void RmsNorm(Act x, const Weight& w, float eps, Act out) override {
+  using Backend::RmsNorm;
+  void RmsNorm(Act x, const Weight* w, float eps, Act out) override {
     if (Skip()) return;
-    cuda::RmsNorm(
-        {x.data, static_cast<const float*>(w.data), out.data, x.num_rows, x.num_cols, eps},
-        stream_);
+    cuda::RmsNorm({x.data, w ? static_cast<const float*>(w->data) : nullptr, out.data, x.num_rows,
+                   x.num_cols, w ? w->num_cols : x.num_cols, eps},
+                  stream_);
   }
 
   void NormAdd(Act x, const Weight& w, float eps, Act residual) override {
@@ -353,14 +366,15 @@ class CudaBackend final : public Backend {
     }
   }
 
-  void QkNormRope(const Batch& batch, Act x, int32_t num_heads, const Weight* norm, float eps,
-                  float rope_base, float rope_freq_scale) override {
+  void HeadNormRope(const Batch& batch, Act x, const HeadNormRopeSpec& spec) override {
     const Staged& s = Stage(batch);
     if (mode_ == Mode::kReplay) return;
-    const int32_t head_dim = static_cast<int32_t>(x.num_cols / num_heads);
+    const int32_t head_dim = static_cast<int32_t>(x.num_cols / spec.num_heads);
     cuda::QkNormRope(
-        {x.data, norm ? static_cast<const float*>(norm->data) : nullptr, s.positions, nullptr,
-         x.num_rows, num_heads, head_dim, head_dim, eps, rope_base, rope_freq_scale},
+        {x.data, spec.norm ? static_cast<const float*>(spec.norm->data) : nullptr, s.positions,
+         spec.freq_factors ? static_cast<const float*>(spec.freq_factors->data) : nullptr,
+         x.num_rows, spec.num_heads, head_dim, spec.n_rot, spec.eps, spec.rope_base,
+         spec.rope_freq_scale, spec.normalize},
         stream_);
   }
 
@@ -368,9 +382,11 @@ class CudaBackend final : public Backend {
     const Staged& s = Stage(batch);
     if (mode_ == Mode::kReplay) return;
     const LayerKv& kv = layers_[layer_idx];
+    const KvGroupLayout& g = layout_.groups[kv_group];
+    GS_CHECK(layout_.layer_group[layer_idx] == kv_group);
     cuda::KvStore(
         {k.data, v.data, kv.k, kv.v, kv.k_scale, kv.v_scale, s.groups[kv_group].slot_mapping,
-         k.num_rows, layout_.num_kv_heads, layout_.head_dim, KvType()},
+         k.num_rows, g.num_kv_heads, g.head_dim, KvType()},
         stream_);
   }
 
@@ -379,7 +395,8 @@ class CudaBackend final : public Backend {
     const Staged& s = Stage(batch);
     if (mode_ == Mode::kReplay) return;
     const StagedGroup& g = s.groups[kv_group];
-    GS_CHECK(spec.window == layout_.group_window[kv_group]);
+    GS_CHECK(spec.window == layout_.groups[kv_group].window &&
+             layout_.layer_group[layer_idx] == kv_group);
     const LayerKv& kv = layers_[layer_idx];
     cuda::PagedAttentionParams p{};
     p.q = q.data;
@@ -421,10 +438,34 @@ class CudaBackend final : public Backend {
     cuda::PagedAttention(p, stream_);
   }
 
-  void GeGlu(Act gate, Act up) override {
+  void GeGlu(Act gate, Act up, int64_t up_offset, bool round_f16) override {
     if (Skip()) return;
-    cuda::GeGlu(gate.data, up.data, gate.num_rows * gate.num_cols, stream_);
+    GS_CHECK(up.num_rows == gate.num_rows && up_offset + gate.num_cols <= up.num_cols);
+    cuda::GeGlu({gate.data, up.data, gate.num_rows, gate.num_cols, up.num_cols, up_offset,
+                 round_f16},
+                stream_);
   }
+
+  void Add(Act x, Act out) override {
+    if (Skip()) return;
+    GS_CHECK(x.num_rows == out.num_rows && x.num_cols == out.num_cols);
+    cuda::Add(x.data, out.data, x.num_rows * x.num_cols, stream_);
+  }
+
+  void Scale(Act x, float s) override {
+    if (Skip()) return;
+    cuda::Scale(x.data, x.num_rows * x.num_cols, s, stream_);
+  }
+
+  void Copy(Act x, Act out) override {
+    if (Skip()) return;
+    GS_CHECK(x.num_rows == out.num_rows && x.num_cols == out.num_cols);
+    GS_CUDA_CHECK(cudaMemcpyAsync(out.data, x.data, sizeof(float) * x.num_rows * x.num_cols,
+                                  cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  // LoadWeight refuses the experts' 3-D tensors, so no model that routes reaches here.
+  void Moe(Act, Act, const MoeSpec&, Act) override { GS_CHECK(false); }
 
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
     if (Skip()) return;
@@ -606,10 +647,12 @@ class CudaBackend final : public Backend {
     for (size_t g = 0; g < num_groups; ++g) {
       const KvGroupBatch& kg = batch.kv_groups[g];
       const int32_t fixed_splits =
-          graphable ? cuda::FixedDecodeSplits(batch.num_seqs(), layout_.num_kv_heads, num_sms_) : 0;
+          graphable ? cuda::FixedDecodeSplits(batch.num_seqs(), layout_.groups[g].num_kv_heads,
+                                              num_sms_)
+                    : 0;
       plans[g] = cuda::PlanAttention({batch.query_start.data(), batch.positions.data(),
-                                      batch.num_seqs(), layout_.group_window[g],
-                                      layout_.num_kv_heads, num_sms_, fixed_splits});
+                                      batch.num_seqs(), layout_.groups[g].window,
+                                      layout_.groups[g].num_kv_heads, num_sms_, fixed_splits});
       if (graphable) {
         const int32_t width = graph_key_[1 + g];
         padded_indptr[g].resize(batch.num_seqs() + 1);

@@ -37,6 +37,26 @@ class Model {
   }
 };
 
+// Loads weights by GGUF name for a model's Load, each checked to have exactly the shape the
+// config implies (never trust a kernel to cope with a shape the metadata did not promise), so
+// that a file with a missing tensor or a wrong shape is a load error naming it.
+class WeightLoader {
+ public:
+  WeightLoader(const TensorLookup& tensors, Backend& backend)
+      : tensors_(tensors), backend_(backend) {}
+  bool Has(const std::string& name) const { return tensors_(name) != nullptr; }
+  // shape is ggml's ne: {num_cols}, {num_cols, num_rows} or {num_cols, num_rows, num_mats}.
+  Status Load(const std::string& name, std::initializer_list<int64_t> shape, Weight* out);
+  // The values of a small tensor of num_values elements, as f32 on the host.
+  StatusOr<std::vector<float>> HostValues(const std::string& name, int64_t num_values);
+
+ private:
+  const GgufTensorInfo* Find(const std::string& name, std::initializer_list<int64_t> shape,
+                             Status* status) const;
+  const TensorLookup& tensors_;
+  Backend& backend_;
+};
+
 // Reads the config and makes every weight usable by backend.
 StatusOr<std::unique_ptr<Model>> LoadModel(const GgufFile& file, Backend& backend);
 // The same with a config built elsewhere and tensors from any source (config.architecture picks

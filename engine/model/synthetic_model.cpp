@@ -253,24 +253,25 @@ struct TensorSpec {
 };
 
 std::vector<TensorSpec> TensorSpecs(const ModelConfig& c, bool tied_embedding) {
-  const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
-  const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
   std::vector<TensorSpec> specs;
   specs.push_back({"token_embd.weight", Role::kEmbedding, c.hidden, c.num_vocab});
   for (int32_t i = 0; i < c.num_layers; ++i) {
+    const LayerConfig& l = c.layers[i];
+    const int64_t q_width = int64_t{c.num_heads} * l.head_dim;
+    const int64_t kv_width = int64_t{l.num_kv_heads} * l.head_dim;
     const std::string p = "blk." + std::to_string(i) + ".";
     specs.push_back({p + "attn_norm.weight", Role::kNorm, c.hidden, 1});
     specs.push_back({p + "attn_q.weight", Role::kOtherMatrix, c.hidden, q_width});
     specs.push_back({p + "attn_k.weight", Role::kOtherMatrix, c.hidden, kv_width});
     specs.push_back({p + "attn_v.weight", Role::kAttnV, c.hidden, kv_width});
-    specs.push_back({p + "attn_q_norm.weight", Role::kNorm, c.head_dim, 1});
-    specs.push_back({p + "attn_k_norm.weight", Role::kNorm, c.head_dim, 1});
+    specs.push_back({p + "attn_q_norm.weight", Role::kNorm, l.head_dim, 1});
+    specs.push_back({p + "attn_k_norm.weight", Role::kNorm, l.head_dim, 1});
     specs.push_back({p + "attn_output.weight", Role::kOtherMatrix, q_width, c.hidden});
     specs.push_back({p + "post_attention_norm.weight", Role::kNorm, c.hidden, 1});
     specs.push_back({p + "ffn_norm.weight", Role::kNorm, c.hidden, 1});
-    specs.push_back({p + "ffn_gate.weight", Role::kOtherMatrix, c.hidden, c.ffn_hidden});
-    specs.push_back({p + "ffn_up.weight", Role::kOtherMatrix, c.hidden, c.ffn_hidden});
-    specs.push_back({p + "ffn_down.weight", Role::kFfnDown, c.ffn_hidden, c.hidden});
+    specs.push_back({p + "ffn_gate.weight", Role::kOtherMatrix, c.hidden, l.ffn_hidden});
+    specs.push_back({p + "ffn_up.weight", Role::kOtherMatrix, c.hidden, l.ffn_hidden});
+    specs.push_back({p + "ffn_down.weight", Role::kFfnDown, l.ffn_hidden, c.hidden});
     specs.push_back({p + "post_ffw_norm.weight", Role::kNorm, c.hidden, 1});
   }
   specs.push_back({"output_norm.weight", Role::kNorm, c.hidden, 1});
@@ -360,10 +361,7 @@ StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
   c.name = s.name;
   c.num_layers = s.num_layers;
   c.hidden = s.hidden;
-  c.ffn_hidden = s.ffn_hidden;
   c.num_heads = s.num_heads;
-  c.num_kv_heads = s.num_kv_heads;
-  c.head_dim = s.head_dim;
   c.num_vocab = s.num_vocab;
   c.context_length = s.context_length;
   c.sliding_window = s.sliding_window;
@@ -374,11 +372,22 @@ StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
   c.attn_scale = 1.0f / std::sqrt(pre_attn);
   c.final_softcap = s.final_softcap;
   // The period rule of ModelConfig::FromGguf: every period-th layer is global.
-  std::vector<bool> sliding(s.num_layers);
+  c.layers.assign(s.num_layers, LayerConfig{});
   for (int32_t i = 0; i < s.num_layers; ++i) {
-    sliding[i] = i % s.sliding_window_period < s.sliding_window_period - 1;
+    LayerConfig& l = c.layers[i];
+    const bool slides =
+        s.sliding_window > 0 && i % s.sliding_window_period < s.sliding_window_period - 1;
+    l.kind = slides ? AttentionKind::kSliding : AttentionKind::kGlobal;
+    l.window = slides ? s.sliding_window : 0;
+    l.head_dim = s.head_dim;
+    l.num_kv_heads = s.num_kv_heads;
+    l.ffn_hidden = s.ffn_hidden;
+    l.rope.base = slides ? s.rope_base_local : s.rope_base_global;
+    l.rope.freq_scale = slides ? 1.0f : 1.0f / s.rope_scaling_factor;
+    l.rope.n_rot = s.head_dim;
+    l.kv_layer = i;
   }
-  c.AssignLayers(sliding, s.rope_base_local, s.rope_base_global, 1.0f / s.rope_scaling_factor);
+  GS_RETURN_IF_ERROR(c.AssignKvGroups());
   return c;
 }
 

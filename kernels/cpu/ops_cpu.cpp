@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__)
@@ -127,6 +128,11 @@ const float* GeluF16Table() {
   return table.data();
 }
 
+float GeluTanhF32(float x) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + 0.044715f * x * x)));
+}
+
 // Rows per parallel task for cheap row-wise ops: enough work to be worth a hand-off.
 constexpr int64_t kRowGrain = 4;
 
@@ -139,7 +145,11 @@ void RmsNorm(const RmsNormParams& p, ThreadPool& pool) {
       const float* x = p.x + s * p.w_len;
       float* out = p.out + s * p.w_len;
       const float inv = InvRms(x, p.w_len, p.eps);
-      for (int64_t i = 0; i < p.w_len; ++i) out[i] = x[i] * inv * p.w[i];
+      if (p.w == nullptr) {
+        for (int64_t i = 0; i < p.w_len; ++i) out[i] = x[i] * inv;
+      } else {
+        for (int64_t i = 0; i < p.w_len; ++i) out[i] = x[i] * inv * p.w[i];
+      }
     }
   });
 }
@@ -157,22 +167,28 @@ void NormAdd(const NormAddParams& p, ThreadPool& pool) {
 
 void QkNormRope(const QkNormRopeParams& p, ThreadPool& pool) {
   const int32_t half = p.n_rot / 2;
-  const float theta_scale = std::pow(p.base, -2.0f / static_cast<float>(p.n_rot));
+  const float theta_scale =
+      p.n_rot > 0 ? std::pow(p.base, -2.0f / static_cast<float>(p.n_rot)) : 1.0f;
   pool.ParallelFor(p.num_tokens, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> cos_t(half), sin_t(half);
     for (int64_t t = begin; t < end; ++t) {
       float theta = static_cast<float>(p.positions[t]);
       for (int32_t i = 0; i < half; ++i) {
-        const float angle = p.freq_scale * theta;
+        float angle = p.freq_scale * theta;
+        if (p.freq_factors != nullptr) angle /= p.freq_factors[i];
         cos_t[i] = std::cos(angle);
         sin_t[i] = std::sin(angle);
         theta *= theta_scale;
       }
       for (int32_t h = 0; h < p.num_heads; ++h) {
         float* x = p.x + (t * p.num_heads + h) * p.head_dim;
-        if (p.norm_w != nullptr) {
+        if (p.normalize) {
           const float inv = InvRms(x, p.head_dim, p.eps);
-          for (int32_t i = 0; i < p.head_dim; ++i) x[i] = x[i] * inv * p.norm_w[i];
+          if (p.norm_w != nullptr) {
+            for (int32_t i = 0; i < p.head_dim; ++i) x[i] = x[i] * inv * p.norm_w[i];
+          } else {
+            for (int32_t i = 0; i < p.head_dim; ++i) x[i] *= inv;
+          }
         }
         for (int32_t i = 0; i < half; ++i) {
           const float x0 = x[i], x1 = x[i + half];
@@ -184,19 +200,27 @@ void QkNormRope(const QkNormRopeParams& p, ThreadPool& pool) {
   });
 }
 
-void GeGlu(float* gate, const float* up, int64_t n, ThreadPool& pool) {
+void GeGlu(const GeGluParams& p, ThreadPool& pool) {
   const float* table = GeluF16Table();
   const F16Kernels& f16 = GetF16Kernels();
-  pool.ParallelFor(n, 4096, [&](int64_t begin, int64_t end) {
+  pool.ParallelFor(p.num_rows, 1, [&](int64_t begin, int64_t end) {
     constexpr int64_t kChunk = 256;
     uint16_t bits[kChunk];
-    for (int64_t c = begin; c < end; c += kChunk) {
-      const int64_t m = std::min(kChunk, end - c);
-      f16.to_f16(gate + c, bits, m);
-      for (int64_t i = 0; i < m; ++i) {
-        const float x = gate[c + i];
-        const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[bits[i]];
-        gate[c + i] = g * up[c + i];
+    for (int64_t r = begin; r < end; ++r) {
+      float* gate = p.gate + r * p.num_cols;
+      const float* up = p.up + r * p.up_stride + p.up_offset;
+      if (!p.round_f16) {
+        for (int64_t i = 0; i < p.num_cols; ++i) gate[i] = GeluTanhF32(gate[i]) * up[i];
+        continue;
+      }
+      for (int64_t c = 0; c < p.num_cols; c += kChunk) {
+        const int64_t m = std::min(kChunk, p.num_cols - c);
+        f16.to_f16(gate + c, bits, m);
+        for (int64_t i = 0; i < m; ++i) {
+          const float x = gate[c + i];
+          const float g = x <= -10.0f ? 0.0f : x >= 10.0f ? x : table[bits[i]];
+          gate[c + i] = g * up[c + i];
+        }
       }
     }
   });
@@ -208,16 +232,26 @@ void KvStore(const KvStoreParams& p, ThreadPool& pool) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t slot = p.slot_mapping[t];
       if (slot < 0) continue;
-      f16.to_f16(p.k + t * p.kv_width, p.k_cache + slot * p.kv_width, p.kv_width);
-      f16.to_f16(p.v + t * p.kv_width, p.v_cache + slot * p.kv_width, p.kv_width);
+      if (p.cache_type == KvCacheType::kF32) {
+        std::memcpy(static_cast<float*>(p.k_cache) + slot * p.kv_width, p.k + t * p.kv_width,
+                    sizeof(float) * p.kv_width);
+        std::memcpy(static_cast<float*>(p.v_cache) + slot * p.kv_width, p.v + t * p.kv_width,
+                    sizeof(float) * p.kv_width);
+        continue;
+      }
+      f16.to_f16(p.k + t * p.kv_width, static_cast<uint16_t*>(p.k_cache) + slot * p.kv_width,
+                 p.kv_width);
+      f16.to_f16(p.v + t * p.kv_width, static_cast<uint16_t*>(p.v_cache) + slot * p.kv_width,
+                 p.kv_width);
     }
   });
 }
 
-// Two passes per (row, head), with llama.cpp's roundings: q·scale and the softmax weights are
-// rounded to f16 before they meet the f16 cache, as its CPU matmuls do.
+// Two passes per (row, head). Over an f16 cache, with llama.cpp's roundings: q·scale and the
+// softmax weights are rounded to f16 before they meet the cache, as its CPU matmuls do.
 void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
   const F16Kernels& f16 = GetF16Kernels();
+  const bool f32_cache = p.cache_type == KvCacheType::kF32;
   const int64_t num_tokens = p.query_start[p.num_seqs];
   const int32_t group = p.num_heads / p.num_kv_heads;
   const int64_t kv_width = static_cast<int64_t>(p.num_kv_heads) * p.head_dim;
@@ -226,6 +260,21 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
   for (int32_t s = 0; s < p.num_seqs; ++s) {
     for (int32_t r = p.query_start[s]; r < p.query_start[s + 1]; ++r) seq_of_row[r] = s;
   }
+  auto dot = [&](const float* q, int64_t offset) {
+    if (!f32_cache) return f16.dot(q, static_cast<const uint16_t*>(p.k_cache) + offset, p.head_dim);
+    const float* k = static_cast<const float*>(p.k_cache) + offset;
+    float sum = 0;
+    for (int32_t d = 0; d < p.head_dim; ++d) sum += q[d] * k[d];
+    return sum;
+  };
+  auto axpy = [&](float* acc, float w, int64_t offset) {
+    if (!f32_cache) {
+      f16.axpy(acc, w, static_cast<const uint16_t*>(p.v_cache) + offset, p.head_dim);
+      return;
+    }
+    const float* v = static_cast<const float*>(p.v_cache) + offset;
+    for (int32_t d = 0; d < p.head_dim; ++d) acc[d] += w * v[d];
+  };
   pool.ParallelFor(num_tokens * p.num_heads, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> q(p.head_dim), scores;
     std::vector<int64_t> slots;
@@ -239,7 +288,7 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
       float* out = p.out + (row * p.num_heads + h) * p.head_dim;
       const int64_t head_off = static_cast<int64_t>(h / group) * p.head_dim;
       for (int32_t d = 0; d < p.head_dim; ++d) q[d] = q_in[d] * p.scale;
-      f16.round_to_f16(q.data(), p.head_dim);
+      if (!f32_cache) f16.round_to_f16(q.data(), p.head_dim);
       // Keys visible to this query: causal, and inside the window when there is one.
       const int32_t last = std::min(q_pos, p.seq_lens[s] - 1);
       const int32_t first = p.window > 0 ? std::max(0, q_pos - p.window + 1) : 0;
@@ -250,7 +299,7 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
       for (int32_t i = 0; i < num_keys; ++i) {
         const int32_t j = first + i;
         slots[i] = static_cast<int64_t>(blocks[j / p.block_size]) * p.block_size + j % p.block_size;
-        float score = f16.dot(q.data(), p.k_cache + slots[i] * kv_width + head_off, p.head_dim);
+        float score = dot(q.data(), slots[i] * kv_width + head_off);
         if (p.softcap > 0) score = p.softcap * std::tanh(score / p.softcap);
         scores[i] = score;
         max_s = std::max(max_s, score);
@@ -262,11 +311,9 @@ void PagedAttention(const PagedAttentionParams& p, ThreadPool& pool) {
       }
       const float inv_sum = num_keys > 0 ? static_cast<float>(1.0 / sum) : 0.0f;
       for (int32_t i = 0; i < num_keys; ++i) scores[i] *= inv_sum;
-      f16.round_to_f16(scores.data(), num_keys);
+      if (!f32_cache) f16.round_to_f16(scores.data(), num_keys);
       std::fill(out, out + p.head_dim, 0.0f);
-      for (int32_t i = 0; i < num_keys; ++i) {
-        f16.axpy(out, scores[i], p.v_cache + slots[i] * kv_width + head_off, p.head_dim);
-      }
+      for (int32_t i = 0; i < num_keys; ++i) axpy(out, scores[i], slots[i] * kv_width + head_off);
     }
   });
 }

@@ -16,16 +16,18 @@ __device__ __forceinline__ float InvRms(float sum_sq, int64_t n, float eps) {
   return rsqrtf(sum_sq / static_cast<float>(n) + eps);
 }
 
-// One block per row.
+// One block per segment of w_len values (a whole row, or one slice of it).
 __global__ void RmsNormKernel(RmsNormParams p) {
   __shared__ float scratch[32];
-  const float* x = p.x + blockIdx.x * p.row_len;
-  float* out = p.out + blockIdx.x * p.row_len;
+  const float* x = p.x + static_cast<int64_t>(blockIdx.x) * p.w_len;
+  float* out = p.out + static_cast<int64_t>(blockIdx.x) * p.w_len;
   float sum_sq = 0;
-  for (int64_t i = threadIdx.x; i < p.row_len; i += blockDim.x) sum_sq += x[i] * x[i];
-  const float inv = InvRms(BlockSum(sum_sq, scratch), p.row_len, p.eps);
+  for (int64_t i = threadIdx.x; i < p.w_len; i += blockDim.x) sum_sq += x[i] * x[i];
+  const float inv = InvRms(BlockSum(sum_sq, scratch), p.w_len, p.eps);
   // Every thread has read its x before the reduction's barrier, so out may alias x.
-  for (int64_t i = threadIdx.x; i < p.row_len; i += blockDim.x) out[i] = x[i] * inv * p.w[i];
+  for (int64_t i = threadIdx.x; i < p.w_len; i += blockDim.x) {
+    out[i] = p.w != nullptr ? x[i] * inv * p.w[i] : x[i] * inv;
+  }
 }
 
 __global__ void NormAddKernel(NormAddParams p) {
@@ -47,12 +49,12 @@ __global__ void QkNormRopeKernel(QkNormRopeParams p) {
   const int64_t token_idx = row_idx / p.num_heads;
   float* x = p.x + row_idx * p.head_dim;
   float inv = 1.0f;
-  if (p.norm_w != nullptr) {
+  if (p.normalize) {
     float sum_sq = 0;
     for (int i = lane; i < p.head_dim; i += 32) sum_sq += x[i] * x[i];
     inv = InvRms(WarpSum(sum_sq), p.head_dim, p.eps);
   }
-  auto normed = [&](int i) { return p.norm_w != nullptr ? x[i] * inv * p.norm_w[i] : x[i]; };
+  auto normed = [&](int i) { return p.norm_w != nullptr ? x[i] * inv * p.norm_w[i] : x[i] * inv; };
   const int half = p.n_rot / 2;
   const float pos = static_cast<float>(p.positions[token_idx]);
   for (int i = lane; i < half; i += 32) {
@@ -109,12 +111,15 @@ __global__ void KvStoreKernel(KvStoreParams p) {
   }
 }
 
-__global__ void GeGluKernel(float* gate, const float* up, int64_t n) {
+__global__ void GeGluKernel(GeGluParams p) {
   constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  const int64_t n = p.num_rows * p.num_cols;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float x = gate[i];
-    gate[i] = 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x))) * up[i];
+    const int64_t r = i / p.num_cols, c = i - r * p.num_cols;
+    const float x = p.gate[i];
+    p.gate[i] = 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x))) *
+                p.up[r * p.up_stride + p.up_offset + c];
   }
 }
 
@@ -138,6 +143,20 @@ __global__ void SoftcapKernel(float* x, int64_t n, float softcap) {
   }
 }
 
+__global__ void AddKernel(const float* x, float* out, int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    out[i] += x[i];
+  }
+}
+
+__global__ void ScaleKernel(float* x, int64_t n, float s) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    x[i] *= s;
+  }
+}
+
 // Grid for a grid-stride element-wise kernel: enough blocks to fill any current GPU.
 unsigned ElementwiseBlocks(int64_t n) {
   const int64_t blocks = (n + kRowThreads - 1) / kRowThreads;
@@ -153,7 +172,8 @@ unsigned WarpRowBlocks(int64_t num_rows) {
 
 void RmsNorm(const RmsNormParams& p, cudaStream_t stream) {
   if (p.num_rows == 0) return;
-  RmsNormKernel<<<static_cast<unsigned>(p.num_rows), kRowThreads, 0, stream>>>(p);
+  const int64_t num_segments = p.num_rows * (p.row_len / p.w_len);
+  RmsNormKernel<<<static_cast<unsigned>(num_segments), kRowThreads, 0, stream>>>(p);
   GS_CUDA_CHECK_LAUNCH();
 }
 
@@ -175,9 +195,10 @@ void KvStore(const KvStoreParams& p, cudaStream_t stream) {
   GS_CUDA_CHECK_LAUNCH();
 }
 
-void GeGlu(float* gate, const float* up, int64_t n, cudaStream_t stream) {
+void GeGlu(const GeGluParams& p, cudaStream_t stream) {
+  const int64_t n = p.num_rows * p.num_cols;
   if (n == 0) return;
-  GeGluKernel<<<ElementwiseBlocks(n), kRowThreads, 0, stream>>>(gate, up, n);
+  GeGluKernel<<<ElementwiseBlocks(n), kRowThreads, 0, stream>>>(p);
   GS_CUDA_CHECK_LAUNCH();
 }
 
@@ -190,6 +211,18 @@ void GatherRows(const GatherRowsParams& p, cudaStream_t stream) {
 void ScatterRows(const ScatterRowsParams& p, cudaStream_t stream) {
   if (p.num_rows == 0) return;
   ScatterRowsKernel<<<static_cast<unsigned>(p.num_rows), kRowThreads, 0, stream>>>(p);
+  GS_CUDA_CHECK_LAUNCH();
+}
+
+void Add(const float* x, float* out, int64_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  AddKernel<<<ElementwiseBlocks(n), kRowThreads, 0, stream>>>(x, out, n);
+  GS_CUDA_CHECK_LAUNCH();
+}
+
+void Scale(float* x, int64_t n, float s, cudaStream_t stream) {
+  if (n == 0) return;
+  ScaleKernel<<<ElementwiseBlocks(n), kRowThreads, 0, stream>>>(x, n, s);
   GS_CUDA_CHECK_LAUNCH();
 }
 

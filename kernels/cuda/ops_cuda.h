@@ -8,42 +8,14 @@
 
 #include <cstdint>
 
+#include "kernels/op_params.h"
+
 namespace gs::cuda {
 
 enum class KvType : int32_t { kBf16 = 0, kFp8 = 1 };
 
-// out[r, :] = rmsnorm(x[r, :]) * w. out may alias x.
-struct RmsNormParams {
-  const float* x;  // [num_rows, row_len]
-  const float* w;  // [row_len]
-  float* out;      // [num_rows, row_len]
-  int64_t num_rows, row_len;
-  float eps;
-};
 void RmsNorm(const RmsNormParams& p, cudaStream_t stream);
-
-// residual[r, :] += rmsnorm(x[r, :]) * w (Gemma's post-norm fused with the residual add).
-struct NormAddParams {
-  const float* x;   // [num_rows, row_len]
-  const float* w;   // [row_len]
-  float* residual;  // [num_rows, row_len]
-  int64_t num_rows, row_len;
-  float eps;
-};
 void NormAdd(const NormAddParams& p, cudaStream_t stream);
-
-// In place, per (token, head): RMSNorm over head_dim with norm_w (nullptr: no norm), then NeoX
-// RoPE on the first n_rot dims: pairs (i, i + n_rot/2) rotate by
-// theta_i = freq_scale * pos / freq_factors[i] * base^(-2i / n_rot) (freq_factors nullptr: 1).
-struct QkNormRopeParams {
-  float* x;                   // [num_tokens, num_heads, head_dim]
-  const float* norm_w;        // [head_dim] or nullptr
-  const int32_t* positions;   // [num_tokens]
-  const float* freq_factors;  // [n_rot / 2] or nullptr
-  int64_t num_tokens;
-  int32_t num_heads, head_dim, n_rot;
-  float eps, base, freq_scale;
-};
 void QkNormRope(const QkNormRopeParams& p, cudaStream_t stream);
 
 // Writes the step's K and V rows into the paged cache at their slots (slot < 0 skips the row).
@@ -63,8 +35,8 @@ struct KvStoreParams {
 };
 void KvStore(const KvStoreParams& p, cudaStream_t stream);
 
-// gate[i] = gelu_tanh(gate[i]) * up[i].
-void GeGlu(float* gate, const float* up, int64_t n, cudaStream_t stream);
+// Always the exact formula (round_f16 is a licence the GPU does not take).
+void GeGlu(const GeGluParams& p, cudaStream_t stream);
 
 // out[i, :] = x[rows[i], :].
 struct GatherRowsParams {
@@ -74,6 +46,10 @@ struct GatherRowsParams {
   int64_t num_rows, num_cols;
 };
 void GatherRows(const GatherRowsParams& p, cudaStream_t stream);
+
+// out[i] += x[i]; x[i] *= s (element-wise, i < n).
+void Add(const float* x, float* out, int64_t n, cudaStream_t stream);
+void Scale(float* x, int64_t n, float s, cudaStream_t stream);
 
 // x[i] = softcap * tanh(x[i] / softcap), in place (Gemma's final-logit softcap).
 void Softcap(float* x, int64_t n, float softcap, cudaStream_t stream);

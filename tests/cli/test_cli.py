@@ -50,7 +50,8 @@ def test_info_reads_the_metadata():
     r = run("info")
     assert r.returncode == 0, r.stderr
     assert "gemma3" in r.stdout and "236 tensors" in r.stdout
-    assert "global layers: 5 11 17" in r.stdout
+    assert "layer  5: global" in r.stdout and "layer 17: global" in r.stdout
+    assert "layer  4: sliding" in r.stdout
 
 
 def test_bench_json_has_both_tests():

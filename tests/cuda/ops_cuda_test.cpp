@@ -34,14 +34,40 @@ TEST(OpsCudaTest, RmsNormAndNormAdd) {
       for (int64_t i = 0; i < row_len; ++i) want_add[r * row_len + i] += want[r * row_len + i];
     }
     DeviceBuffer<float> x_dev(x), w_dev(w), out_dev(x.size()), res_dev(residual);
-    cuda::RmsNorm({x_dev.get(), w_dev.get(), out_dev.get(), num_rows, row_len, 1e-6f}, nullptr);
+    cuda::RmsNorm({x_dev.get(), w_dev.get(), out_dev.get(), num_rows, row_len, row_len, 1e-6f},
+                  nullptr);
     EXPECT_LT(RelError(out_dev.Download(), want), 1e-6) << row_len;
     cuda::NormAdd({x_dev.get(), w_dev.get(), res_dev.get(), num_rows, row_len, 1e-6f}, nullptr);
     EXPECT_LT(RelError(res_dev.Download(), want_add), 1e-6) << row_len;
     // In place (out aliases x).
-    cuda::RmsNorm({x_dev.get(), w_dev.get(), x_dev.get(), num_rows, row_len, 1e-6f}, nullptr);
+    cuda::RmsNorm({x_dev.get(), w_dev.get(), x_dev.get(), num_rows, row_len, row_len, 1e-6f},
+                  nullptr);
     EXPECT_LT(RelError(x_dev.Download(), want), 1e-6) << row_len;
   }
+}
+
+// Per-slice weights (Gemma 4's per-layer embedding norm) and no weight (its V norm).
+TEST(OpsCudaTest, RmsNormPerSliceAndWeightless) {
+  GS_REQUIRE_CUDA_DEVICE();
+  std::mt19937 rng(11);
+  const int64_t num_rows = 7, w_len = 256, row_len = 35 * w_len;
+  const std::vector<float> x = RandomFloats(num_rows * row_len, rng, -3, 3);
+  const std::vector<float> w = RandomFloats(w_len, rng, 0.5f, 1.5f), ones(w_len, 1.0f);
+  std::vector<float> want(x.size()), want_plain(x.size());
+  for (int64_t s = 0; s < num_rows * row_len / w_len; ++s) {
+    ref::RmsNorm(x.data() + s * w_len, w.data(), 1e-6f, w_len, want.data() + s * w_len);
+  }
+  for (int64_t r = 0; r < num_rows; ++r) {
+    std::vector<float> all_ones(row_len, 1.0f);
+    ref::RmsNorm(x.data() + r * row_len, all_ones.data(), 1e-6f, row_len,
+                 want_plain.data() + r * row_len);
+  }
+  DeviceBuffer<float> x_dev(x), w_dev(w), out_dev(x.size());
+  cuda::RmsNorm({x_dev.get(), w_dev.get(), out_dev.get(), num_rows, row_len, w_len, 1e-6f},
+                nullptr);
+  EXPECT_LT(RelError(out_dev.Download(), want), 1e-6);
+  cuda::RmsNorm({x_dev.get(), nullptr, out_dev.get(), num_rows, row_len, row_len, 1e-6f}, nullptr);
+  EXPECT_LT(RelError(out_dev.Download(), want_plain), 1e-6);
 }
 
 TEST(OpsCudaTest, QkNormRopeMatchesReference) {
@@ -72,7 +98,7 @@ TEST(OpsCudaTest, QkNormRopeMatchesReference) {
     DeviceBuffer<int32_t> pos_dev(positions);
     cuda::QkNormRope({x_dev.get(), s.norm ? w_dev.get() : nullptr, pos_dev.get(),
                       s.factors ? f_dev.get() : nullptr, num_tokens, s.num_heads, s.head_dim,
-                      s.n_rot, 1e-6f, 1e6f, 1.0f},
+                      s.n_rot, 1e-6f, 1e6f, 1.0f, s.norm},
                      nullptr);
     // Angles reach 2.6e5 rad: f32 angle rounding dominates (~1e-2 rad at most), so compare at
     // a few e-3 in norm.
@@ -154,8 +180,33 @@ TEST(OpsCudaTest, GeGluGatherScatterSoftcap) {
   std::vector<float> want(n);
   for (int64_t i = 0; i < n; ++i) want[i] = ref::GeluTanh(gate[i]) * up[i];
   DeviceBuffer<float> gate_dev(gate), up_dev(up);
-  cuda::GeGlu(gate_dev.get(), up_dev.get(), n, nullptr);
+  cuda::GeGlu({gate_dev.get(), up_dev.get(), 1, n, n, 0, false}, nullptr);
   EXPECT_LT(RelError(gate_dev.Download(), want), 1e-6);
+  // A gate against a column slice of a wider up (Gemma 4's per-layer embeddings).
+  {
+    const int64_t rows = 5, cols = 256, up_cols = 35 * 256, offset = 7 * 256;
+    const std::vector<float> g = RandomFloats(rows * cols, rng, -6, 6);
+    const std::vector<float> u = RandomFloats(rows * up_cols, rng);
+    std::vector<float> want_slice(g.size());
+    for (int64_t r = 0; r < rows; ++r) {
+      for (int64_t c = 0; c < cols; ++c) {
+        want_slice[r * cols + c] = ref::GeluTanh(g[r * cols + c]) * u[r * up_cols + offset + c];
+      }
+    }
+    DeviceBuffer<float> g_dev(g), u_dev(u);
+    cuda::GeGlu({g_dev.get(), u_dev.get(), rows, cols, up_cols, offset, false}, nullptr);
+    EXPECT_LT(RelError(g_dev.Download(), want_slice), 1e-6);
+  }
+  // Add and Scale.
+  {
+    const std::vector<float> a = RandomFloats(1001, rng), b = RandomFloats(1001, rng);
+    std::vector<float> want_sum(a.size());
+    for (size_t i = 0; i < a.size(); ++i) want_sum[i] = (a[i] + b[i]) * 0.5f;
+    DeviceBuffer<float> a_dev(a), b_dev(b);
+    cuda::Add(a_dev.get(), b_dev.get(), 1001, nullptr);
+    cuda::Scale(b_dev.get(), 1001, 0.5f, nullptr);
+    EXPECT_LT(RelError(b_dev.Download(), want_sum), 1e-7);
+  }
 
   const int64_t num_cols = 641;
   const std::vector<float> x = RandomFloats(9 * num_cols, rng);

@@ -25,17 +25,17 @@ class RefSamplingBackend final : public Backend {
   Status AllocateKv(const KvLayout& layout) override { return cpu_.AllocateKv(layout); }
   Act Alloc(int64_t num_rows, int64_t num_cols) override { return cpu_.Alloc(num_rows, num_cols); }
   void ResetArena() override { cpu_.ResetArena(); }
-  void Embed(const Batch& b, const Weight& t, float s, Act out) override {
-    cpu_.Embed(b, t, s, out);
+  void Embed(const Batch& b, const Weight& t, float s, Act out, bool overrides) override {
+    cpu_.Embed(b, t, s, out, overrides);
   }
-  void RmsNorm(Act x, const Weight& w, float eps, Act out) override {
+  using Backend::RmsNorm;
+  void RmsNorm(Act x, const Weight* w, float eps, Act out) override {
     cpu_.RmsNorm(x, w, eps, out);
   }
   void NormAdd(Act x, const Weight& w, float eps, Act r) override { cpu_.NormAdd(x, w, eps, r); }
   void MatMuls(Act x, std::initializer_list<MatMulTarget> t) override { cpu_.MatMuls(x, t); }
-  void QkNormRope(const Batch& b, Act x, int32_t n, const Weight* w, float eps, float base,
-                  float scale) override {
-    cpu_.QkNormRope(b, x, n, w, eps, base, scale);
+  void HeadNormRope(const Batch& b, Act x, const HeadNormRopeSpec& spec) override {
+    cpu_.HeadNormRope(b, x, spec);
   }
   void StoreKv(const Batch& b, int32_t l, int32_t g, Act k, Act v) override {
     cpu_.StoreKv(b, l, g, k, v);
@@ -44,7 +44,15 @@ class RefSamplingBackend final : public Backend {
                  Act out) override {
     cpu_.Attention(b, l, g, q, s, out);
   }
-  void GeGlu(Act gate, Act up) override { cpu_.GeGlu(gate, up); }
+  void GeGlu(Act gate, Act up, int64_t offset, bool round_f16) override {
+    cpu_.GeGlu(gate, up, offset, round_f16);
+  }
+  void Add(Act x, Act out) override { cpu_.Add(x, out); }
+  void Scale(Act x, float s) override { cpu_.Scale(x, s); }
+  void Copy(Act x, Act out) override { cpu_.Copy(x, out); }
+  void Moe(Act x, Act logits, const MoeSpec& spec, Act out) override {
+    cpu_.Moe(x, logits, spec, out);
+  }
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
     cpu_.GatherRows(x, rows, out);
   }

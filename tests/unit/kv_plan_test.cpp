@@ -27,14 +27,14 @@ TEST(KvPlanTest, SlidingGroupsGetTheirWindowGlobalOnesTheRest) {
   b.max_seqs = 4;
   StatusOr<KvPlan> plan = PlanKv(c, b);
   ASSERT_TRUE(plan.ok()) << plan.status().message();
-  ASSERT_EQ(plan->layout.num_blocks.size(), c.kv_groups.size());
-  ASSERT_EQ(plan->layout.group_window.size(), c.kv_groups.size());
-  const int64_t slot_bytes = 4 * c.num_kv_heads * c.head_dim;  // f16 K and V
+  ASSERT_EQ(plan->layout.groups.size(), c.kv_groups.size());
   int64_t used = 0;
   for (size_t g = 0; g < c.kv_groups.size(); ++g) {
     const KvGroupConfig& group = c.kv_groups[g];
-    EXPECT_EQ(plan->layout.group_window[g], group.window);
-    const int64_t blocks = plan->layout.num_blocks[g];
+    const int64_t slot_bytes = 4 * group.num_kv_heads * group.head_dim;  // f16 K and V
+    EXPECT_EQ(plan->layout.groups[g].window, group.window);
+    EXPECT_EQ(plan->layout.groups[g].head_dim, group.head_dim);
+    const int64_t blocks = plan->layout.groups[g].num_blocks;
     used += blocks * b.block_size * slot_bytes * static_cast<int64_t>(group.layers.size());
     if (group.kind == AttentionKind::kSliding) {
       // (window + a step's tokens) per sequence, in blocks, plus two of slack, for max_seqs.
@@ -53,12 +53,14 @@ TEST(KvPlanTest, SmallerSlotsHoldMoreTokens) {
   KvBudget b;
   b.kv_cache_bytes = int64_t{256} << 20;
   StatusOr<KvPlan> f16 = PlanKv(c, b);
-  b.slot_bytes = 2 * c.num_kv_heads * (c.head_dim + 4);
+  b.slot_bytes = [](int32_t num_kv_heads, int32_t head_dim) {
+    return int64_t{2} * num_kv_heads * (head_dim + 4);
+  };
   StatusOr<KvPlan> fp8 = PlanKv(c, b);
   ASSERT_TRUE(f16.ok() && fp8.ok());
   for (size_t g = 0; g < c.kv_groups.size(); ++g) {
     if (c.kv_groups[g].kind != AttentionKind::kGlobal) continue;
-    EXPECT_GT(fp8->layout.num_blocks[g], f16->layout.num_blocks[g] * 3 / 2);
+    EXPECT_GT(fp8->layout.groups[g].num_blocks, f16->layout.groups[g].num_blocks * 3 / 2);
   }
 }
 

@@ -43,8 +43,13 @@ TEST(ModelConfigTest, Gemma3FromMetadata) {
   EXPECT_EQ(c->num_layers, 18);
   EXPECT_EQ(c->hidden, 640);
   EXPECT_EQ(c->num_heads, 4);
-  EXPECT_EQ(c->num_kv_heads, 1);
-  EXPECT_EQ(c->head_dim, 256);
+  for (const LayerConfig& l : c->layers) {
+    EXPECT_EQ(l.num_kv_heads, 1);
+    EXPECT_EQ(l.head_dim, 256);
+    EXPECT_EQ(l.rope.n_rot, 256);
+    EXPECT_EQ(l.ffn_hidden, 2048);
+    EXPECT_FALSE(l.rope.uses_freq_factors || l.k_eq_v || l.has_moe);
+  }
   EXPECT_EQ(c->num_vocab, 262144);
   EXPECT_EQ(c->sliding_window, 512);
   EXPECT_FLOAT_EQ(c->attn_scale, 1.0f / 16);
@@ -55,10 +60,10 @@ TEST(ModelConfigTest, Gemma3FromMetadata) {
     const LayerConfig& l = c->layers[i];
     if (l.kind == AttentionKind::kGlobal) {
       global.push_back(i);
-      EXPECT_EQ(l.rope_base, 1e6f);
+      EXPECT_EQ(l.rope.base, 1e6f);
       EXPECT_EQ(l.window, 0);
     } else {
-      EXPECT_EQ(l.rope_base, 1e4f);
+      EXPECT_EQ(l.rope.base, 1e4f);
       EXPECT_EQ(l.window, 512);
     }
   }

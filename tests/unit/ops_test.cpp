@@ -109,13 +109,51 @@ TEST(OpsTest, QkNormRopeMatchesReference) {
           ref::RopeNeox(v, head_dim, pos[t], base, 0.5f);
         }
       }
-      cpu::QkNormRope(
-          {x.data(), w.data(), pos.data(), tokens, heads, head_dim, head_dim, 1e-6f, base, 0.5f},
-          pool);
+      cpu::QkNormRope({x.data(), w.data(), pos.data(), nullptr, tokens, heads, head_dim,
+                       head_dim, 1e-6f, base, 0.5f, true},
+                      pool);
       // The kernel follows llama.cpp's float angle recurrence, so large angles differ slightly.
       ExpectNear(x, want, 2e-3f, 2e-3f);
     }
   }
+}
+
+// Gemma 4's global layers: proportional RoPE (factors of 1e30 stop all but the first pairs);
+// its V: an RMSNorm with no weight and no rotation.
+TEST(OpsTest, QkNormRopeWithFreqFactorsAndWeightlessNorm) {
+  cpu::ThreadPool pool(2);
+  const int32_t head_dim = 64, heads = 2, n_rot = 64;
+  const int64_t tokens = 5;
+  std::vector<float> factors(n_rot / 2, 1e30f);
+  for (int32_t i = 0; i < 8; ++i) factors[i] = 1.0f;
+  const std::vector<int32_t> pos = {0, 3, 9, 100, 1000};
+  const auto x0 = Random(tokens * heads * head_dim, 21);
+  const auto w = Random(head_dim, 22);
+  std::vector<float> x = x0, want = x0;
+  for (int64_t r = 0; r < tokens * heads; ++r) {
+    float* v = want.data() + r * head_dim;
+    ref::RmsNorm(v, w.data(), 1e-6f, head_dim, v);
+    ref::RopeNeox(v, n_rot, pos[r / heads], 1e6f, 1.0f, factors.data());
+  }
+  cpu::QkNormRope({x.data(), w.data(), pos.data(), factors.data(), tokens, heads, head_dim, n_rot,
+                   1e-6f, 1e6f, 1.0f, true},
+                  pool);
+  ExpectNear(x, want, 1e-4f, 1e-4f);
+  // Dims past the rotated pairs keep the normed values exactly (angle 0: cos 1, sin 0).
+  for (int64_t r = 0; r < tokens * heads; ++r) {
+    EXPECT_FLOAT_EQ(x[r * head_dim + 20], want[r * head_dim + 20]);
+  }
+
+  std::vector<float> v = x0, v_want = x0;
+  const std::vector<float> ones(head_dim, 1.0f);
+  for (int64_t r = 0; r < tokens * heads; ++r) {
+    ref::RmsNorm(v_want.data() + r * head_dim, ones.data(), 1e-6f, head_dim,
+                 v_want.data() + r * head_dim);
+  }
+  cpu::QkNormRope({v.data(), nullptr, pos.data(), nullptr, tokens, heads, head_dim, 0, 1e-6f,
+                   1e4f, 1.0f, true},
+                  pool);
+  ExpectNear(v, v_want, 1e-6f, 1e-6f);
 }
 
 TEST(OpsTest, GeGluMatchesReference) {
@@ -125,15 +163,35 @@ TEST(OpsTest, GeGluMatchesReference) {
   const auto up = Random(n, 9);
   std::vector<float> want(n);
   for (int64_t i = 0; i < n; ++i) want[i] = ref::GeluTanh(gate[i]) * up[i];
-  cpu::GeGlu(gate.data(), up.data(), n, pool);
+  std::vector<float> exact = gate;
+  cpu::GeGlu({gate.data(), up.data(), 1, n, n, 0, true}, pool);
   // gelu goes through f16 (2^-11 relative, twice) inside (-10, 10).
   ExpectNear(gate, want, 2e-3f, 1e-4f);
+  cpu::GeGlu({exact.data(), up.data(), 1, n, n, 0, false}, pool);
+  ExpectNear(exact, want, 1e-6f, 1e-6f);
+}
+
+// A gate of 3 columns against columns [5, 8) of a 10-column up (a per-layer slice).
+TEST(OpsTest, GeGluReadsASliceOfAWiderUp) {
+  cpu::ThreadPool pool(2);
+  const int64_t rows = 4, cols = 3, up_cols = 10, offset = 5;
+  auto gate = Random(rows * cols, 30, 3.0f);
+  const auto up = Random(rows * up_cols, 31);
+  std::vector<float> want(gate.size());
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      want[r * cols + c] = ref::GeluTanh(gate[r * cols + c]) * up[r * up_cols + offset + c];
+    }
+  }
+  cpu::GeGlu({gate.data(), up.data(), rows, cols, up_cols, offset, false}, pool);
+  ExpectNear(gate, want, 1e-6f, 1e-6f);
 }
 
 // Builds a paged f16 cache holding the same K/V as a contiguous array (rounded through f16),
 // with blocks in scrambled order, and compares paged attention with the contiguous reference.
+// With an f32 cache (f32_cache) the same values are stored exactly and nothing is rounded.
 void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, int32_t head_dim,
-                         float softcap) {
+                         float softcap, bool f32_cache = false) {
   cpu::ThreadPool pool(2);
   const int32_t num_heads = 4, num_kv_heads = 2;
   const int64_t kv_width = int64_t{num_kv_heads} * head_dim;
@@ -154,6 +212,7 @@ void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, i
   std::shuffle(block_ids.begin(), block_ids.end(), rng);
   std::vector<uint16_t> k_cache(int64_t{num_blocks} * block_size * kv_width, 0x7e00);
   std::vector<uint16_t> v_cache(k_cache.size(), 0x7e00);
+  std::vector<float> k_cache32(k_cache.size(), NAN), v_cache32(k_cache.size(), NAN);
 
   std::vector<int32_t> query_start = {0}, positions;
   for (int32_t s = 0; s < num_seqs; ++s) {
@@ -170,6 +229,9 @@ void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, i
       const int64_t slot =
           int64_t{block_ids[block_indptr[s] + j / block_size]} * block_size + j % block_size;
       for (int64_t i = 0; i < kv_width; ++i) {
+        k_cache32[slot * kv_width + i] = k[j * kv_width + i];
+        v_cache32[slot * kv_width + i] = v[j * kv_width + i];
+        if (f32_cache) continue;
         k_cache[slot * kv_width + i] = Fp32ToFp16(k[j * kv_width + i]);
         v_cache[slot * kv_width + i] = Fp32ToFp16(v[j * kv_width + i]);
         k[j * kv_width + i] = Fp16ToFp32(k_cache[slot * kv_width + i]);
@@ -182,13 +244,20 @@ void CheckPagedAttention(int32_t num_seqs, int32_t block_size, int32_t window, i
                     seq_lens[s], num_heads, num_kv_heads, head_dim, window,
                     1.0f / std::sqrt(static_cast<float>(head_dim)), softcap});
   }
+  const void* k_data = f32_cache ? static_cast<const void*>(k_cache32.data()) : k_cache.data();
+  const void* v_data = f32_cache ? static_cast<const void*>(v_cache32.data()) : v_cache.data();
   cpu::PagedAttention(
-      {q.data(), got.data(), k_cache.data(), v_cache.data(), query_start.data(), positions.data(),
+      {q.data(), got.data(), k_data, v_data, query_start.data(), positions.data(),
        seq_lens.data(), block_indptr.data(), block_ids.data(), num_seqs, num_heads, num_kv_heads,
-       head_dim, block_size, window, 1.0f / std::sqrt(static_cast<float>(head_dim)), softcap},
+       head_dim, block_size, window, 1.0f / std::sqrt(static_cast<float>(head_dim)), softcap,
+       f32_cache ? cpu::KvCacheType::kF32 : cpu::KvCacheType::kF16},
       pool);
-  // q and the softmax weights are rounded to f16 (2^-11 relative) on the way.
-  ExpectNear(got, want, 5e-3f, 2e-3f);
+  if (f32_cache) {
+    ExpectNear(got, want, 1e-5f, 1e-5f);
+  } else {
+    // q and the softmax weights are rounded to f16 (2^-11 relative) on the way.
+    ExpectNear(got, want, 5e-3f, 2e-3f);
+  }
 }
 
 TEST(OpsTest, PagedAttentionMatchesContiguousReference) {
@@ -202,6 +271,8 @@ TEST(OpsTest, PagedAttentionMatchesContiguousReference) {
     }
   }
   CheckPagedAttention(3, 16, 0, 256, 50.0f);  // softcap
+  CheckPagedAttention(17, 16, 64, 256, 0.0f, /*f32_cache=*/true);
+  CheckPagedAttention(5, 32, 0, 512, 0.0f, /*f32_cache=*/true);
 }
 
 TEST(OpsTest, PagedAttentionSkipsReleasedBlocksOutsideTheWindow) {
@@ -229,7 +300,8 @@ TEST(OpsTest, PagedAttentionSkipsReleasedBlocksOutsideTheWindow) {
   std::vector<float> got(head_dim, kPoison), want(head_dim);
   cpu::PagedAttention(
       {q.data(), got.data(), k_cache.data(), v_cache.data(), query_start, &pos, seq_lens,
-       block_indptr, block_ids.data(), 1, 1, 1, head_dim, block_size, window, 1.0f, 0.0f},
+       block_indptr, block_ids.data(), 1, 1, 1, head_dim, block_size, window, 1.0f, 0.0f,
+       cpu::KvCacheType::kF16},
       pool);
   ref::Attention({q.data(), k.data(), v.data(), &pos, want.data(), 1, seq_len, 1, 1, head_dim,
                   window, 1.0f, 0.0f});
@@ -242,7 +314,9 @@ TEST(OpsTest, KvStoreWritesF16AtSlots) {
   const auto k = Random(tokens * width, 12), v = Random(tokens * width, 13);
   const std::vector<int64_t> slots = {7, 0, -1, 3, 9};
   std::vector<uint16_t> kc(10 * width, 0xffff), vc(10 * width, 0xffff);
-  cpu::KvStore({k.data(), v.data(), kc.data(), vc.data(), slots.data(), tokens, width}, pool);
+  cpu::KvStore({k.data(), v.data(), kc.data(), vc.data(), slots.data(), tokens, width,
+                cpu::KvCacheType::kF16},
+               pool);
   for (int64_t t = 0; t < tokens; ++t) {
     if (slots[t] < 0) continue;
     for (int64_t i = 0; i < width; ++i) {

@@ -44,8 +44,8 @@ TEST(SyntheticConfigTest, ShippedShapesParse) {
     for (int32_t i = 0; i < c->num_layers; ++i) {
       const bool global = i % 6 == 5;
       EXPECT_EQ(c->layers[i].kind == AttentionKind::kGlobal, global) << "layer " << i;
-      EXPECT_FLOAT_EQ(c->layers[i].rope_base, global ? 1e6f : 1e4f);
-      EXPECT_FLOAT_EQ(c->layers[i].rope_freq_scale, global ? w.rope_freq_scale : 1.0f);
+      EXPECT_FLOAT_EQ(c->layers[i].rope.base, global ? 1e6f : 1e4f);
+      EXPECT_FLOAT_EQ(c->layers[i].rope.freq_scale, global ? w.rope_freq_scale : 1.0f);
     }
   }
 }

@@ -72,10 +72,10 @@ TEST(SyntheticModelTest, ConfigFollowsTheShape) {
     const LayerConfig& l = c->layers[i];
     if (l.kind == AttentionKind::kGlobal) {
       global.push_back(i);
-      EXPECT_EQ(l.rope_base, 1e6f);
+      EXPECT_EQ(l.rope.base, 1e6f);
       EXPECT_EQ(l.window, 0);
     } else {
-      EXPECT_EQ(l.rope_base, 1e4f);
+      EXPECT_EQ(l.rope.base, 1e4f);
       EXPECT_EQ(l.window, 512);
     }
   }
@@ -87,8 +87,8 @@ TEST(SyntheticModelTest, ConfigFollowsTheShape) {
   c = SyntheticModelConfig(s);
   ASSERT_TRUE(c.ok());
   EXPECT_FLOAT_EQ(c->attn_scale, 1.0f / std::sqrt(168.0f));
-  EXPECT_FLOAT_EQ(c->layers[5].rope_freq_scale, 0.125f);
-  EXPECT_FLOAT_EQ(c->layers[4].rope_freq_scale, 1.0f);
+  EXPECT_FLOAT_EQ(c->layers[5].rope.freq_scale, 0.125f);
+  EXPECT_FLOAT_EQ(c->layers[4].rope.freq_scale, 1.0f);
 }
 
 TEST(SyntheticModelTest, BadShapesAreRefusedWithTheField) {
