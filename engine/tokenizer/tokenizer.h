@@ -48,8 +48,8 @@ struct Vocab {
   std::vector<std::string> merges;  // kGemma4Bpe only: "left right", earliest applies first
   int32_t bos_id = -1;
   int32_t eos_id = -1;
-  int32_t eot_id = -1;  // end of turn / end of message, when the file names them: both end
-  int32_t eom_id = -1;  // generation like EOS
+  int32_t eot_id = -1;  // end of turn, when the file names one
+  int32_t eom_id = -1;  // end of message, likewise; both end generation like EOS
   int32_t unk_id = -1;
   int32_t pad_id = -1;
   bool add_bos = false;
@@ -66,7 +66,8 @@ StatusOr<TokenizerModel> ResolveTokenizerModel(std::string_view model, std::stri
 class Tokenizer {
  public:
   // Longest text Encode accepts; callers (the HTTP layer) reject longer input before encoding.
-  // Escaping spaces can triple a fragment, which must still fit the uint32 offsets used inside.
+  // Escaping spaces (and, for Gemma 4, reading ill-formed bytes as U+FFFD) can triple a
+  // fragment, which must still fit the uint32 offsets used inside.
   static constexpr size_t kMaxTextBytes = size_t{256} << 20;
 
   // Reads the tokenizer.ggml.* keys; refuses models it cannot tokenize exactly.
