@@ -81,6 +81,10 @@ Status Gemma4Model::LoadLayer(WeightLoader& loader, int32_t il, Backend& backend
     GS_RETURN_IF_ERROR(loader.Load(p + "post_ffw_norm_1.weight", {c.hidden}, &l.post_ffw_norm_1));
     GS_RETURN_IF_ERROR(loader.Load(p + "post_ffw_norm_2.weight", {c.hidden}, &l.post_ffw_norm_2));
     l.fused_gate_up = loader.Has(p + "ffn_gate_up_exps.weight");
+    if (!l.fused_gate_up && !loader.Has(p + "ffn_gate_exps.weight")) {
+      return Status::Error("missing tensor " + p + "ffn_gate_up_exps.weight (or " + p +
+                           "ffn_gate_exps.weight and ffn_up_exps.weight)");
+    }
     if (l.fused_gate_up) {
       GS_RETURN_IF_ERROR(loader.Load(p + "ffn_gate_up_exps.weight",
                                      {c.hidden, 2 * expert_ffn, num_experts}, &l.experts_gate_up));
