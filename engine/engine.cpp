@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <exception>
 
@@ -87,7 +88,6 @@ void Engine::Stop() {
 
 void Engine::Loop() {
   while (!stop_) {
-    std::vector<EngineRequest> arrived;
     {
       std::unique_lock<std::mutex> lock(inbox_mu_);
       const bool idle = scheduler_.num_running() == 0 && scheduler_.num_waiting() == 0;
@@ -96,19 +96,8 @@ void Engine::Loop() {
         inbox_cv_.wait_for(lock, std::chrono::milliseconds(200),
                            [this] { return !inbox_.empty() || stop_; });
       }
-      arrived.swap(inbox_);
     }
-    for (EngineRequest& r : arrived) scheduler_.Add(std::make_unique<Sequence>(std::move(r)));
-    bool worked = false;
-    try {
-      worked = Step();
-    } catch (const std::exception& e) {
-      // One failed step fails the requests in it, never the process or later requests.
-      scheduler_.FinishAll(FinishReason::kError, std::string("engine step failed: ") + e.what());
-    }
-    num_queued_ -= scheduler_.TakeNumNewlyAdmitted();
-    PublishStats();
-    if (!worked) {
+    if (!Iterate()) {
       // Requests wait but none could be scheduled: never spin on that.
       std::unique_lock<std::mutex> lock(inbox_mu_);
       inbox_cv_.wait_for(lock, std::chrono::milliseconds(5), [this] { return stop_.load(); });
@@ -125,6 +114,36 @@ void Engine::Loop() {
   num_queued_ = 0;
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.alive = false;
+}
+
+bool Engine::Iterate() {
+  std::vector<EngineRequest> arrived;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    arrived.swap(inbox_);
+  }
+  for (EngineRequest& r : arrived) scheduler_.Add(std::make_unique<Sequence>(std::move(r)));
+  bool worked = false;
+  try {
+    worked = Step();
+  } catch (const std::exception& e) {
+    // One failed step fails the requests in it, never the process or later requests.
+    scheduler_.FinishAll(FinishReason::kError, std::string("engine step failed: ") + e.what());
+  }
+  num_queued_ -= scheduler_.TakeNumNewlyAdmitted();
+  PublishStats();
+  return worked;
+}
+
+bool Engine::StepOnce() {
+  GS_CHECK_MSG(!thread_.joinable(), "StepOnce while the engine's thread runs");
+  if (!Iterate() && scheduler_.num_running() == 0) {
+    // With nothing running the whole pool was free: the queue's head can never be scheduled.
+    // Iterate emptied the inbox, and only this thread submits, so nothing else is queued.
+    scheduler_.FinishAll(FinishReason::kError, "the request does not fit in the KV cache");
+    num_queued_ = 0;
+  }
+  return scheduler_.num_running() + scheduler_.num_waiting() > 0;
 }
 
 // Schedule, build the ragged batch, run the model, sample, update: DESIGN.md "The step".
@@ -154,6 +173,8 @@ void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {
   b.logits_rows.clear();
   b.embed_rows.clear();
   b.embed_values.clear();
+  logits_indptr_.assign(1, 0);
+  step_has_sink_ = false;
   b.kv_groups.resize(pool.num_groups());
   for (KvGroupBatch& kg : b.kv_groups) {
     kg.block_indptr.assign(1, 0);
@@ -167,9 +188,21 @@ void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {
       b.token_ids.push_back(s.tokens[pos]);
       b.positions.push_back(static_cast<int32_t>(pos));
     }
+    const int64_t end = s.num_computed + c.num_tokens;
     b.query_start.push_back(static_cast<int32_t>(b.token_ids.size()));
-    b.seq_lens.push_back(static_cast<int32_t>(s.num_computed + c.num_tokens));
-    if (c.wants_logits) b.logits_rows.push_back(static_cast<int32_t>(b.token_ids.size()) - 1);
+    b.seq_lens.push_back(static_cast<int32_t>(end));
+    // Logits for the last row when the chunk samples; a sink also wants the rows it has not
+    // received (which include that last row whenever the chunk samples).
+    int64_t first_logits_position = c.wants_logits ? end - 1 : end;
+    if (s.request.logits_sink) {
+      GS_CHECK(!c.wants_logits || s.next_logits_position <= end - 1);
+      first_logits_position = std::max(s.num_computed, s.next_logits_position);
+      step_has_sink_ = true;
+    }
+    for (int64_t pos = first_logits_position; pos < end; ++pos) {
+      b.logits_rows.push_back(b.query_start.back() - static_cast<int32_t>(end - pos));
+    }
+    logits_indptr_.push_back(static_cast<int32_t>(b.logits_rows.size()));
     for (int32_t g = 0; g < pool.num_groups(); ++g) {
       KvGroupBatch& kg = b.kv_groups[g];
       const std::vector<int32_t>& table = pool.Table(s.pool_seq_idx, g);
@@ -193,32 +226,42 @@ void Engine::ForwardAndSample(const std::vector<ScheduledChunk>& chunks) {
 
 void Engine::PickOnDevice(const std::vector<ScheduledChunk>& chunks) {
   const Act logits = model_.ForwardLogits(batch_, backend_, nullptr);
-  device_rows_.resize(batch_.logits_rows.size());
-  size_t row_idx = 0;
-  for (const ScheduledChunk& c : chunks) {
+  const int32_t num_vocab = model_.config().num_vocab;
+  const float softcap = model_.config().final_softcap;
+  if (step_has_sink_ && logits.num_rows > 0) {
+    // Read before sampling, unsoftcapped: a backend may softcap its logits in place.
+    sink_logits_.resize(static_cast<size_t>(logits.num_rows) * num_vocab);
+    backend_.ReadLogits(logits, 0.0f, sink_logits_.data());
+    if (softcap > 0) {
+      for (float& x : sink_logits_) x = softcap * std::tanh(x / softcap);
+    }
+    DeliverLogits(chunks, sink_logits_.data());
+  }
+  // One sampling row per logits row; rows only a sink wanted get greedy defaults, unread.
+  device_rows_.assign(batch_.logits_rows.size(), DeviceSampleRow{});
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ScheduledChunk& c = chunks[i];
     if (!c.wants_logits) continue;
     const Sequence& s = *c.seq;
     const EngineRequest& r = s.request;
-    DeviceSampleRow& row = device_rows_[row_idx++];
+    DeviceSampleRow& row = device_rows_[logits_indptr_[i + 1] - 1];
     row.params = s.sampler.DeviceParams(static_cast<uint64_t>(s.num_output),
                                         r.want_logprobs ? r.num_top_logprobs : 0);
     s.sampler.DevicePenalties(&row.penalties);
     s.sampler.DeviceBias(&row.bias);
   }
   device_results_.resize(device_rows_.size());
-  if (logits.num_rows > 0) {
-    backend_.SampleLogits(logits, model_.config().final_softcap, device_rows_, device_results_);
-  }
-  row_idx = 0;
-  for (const ScheduledChunk& c : chunks) {
+  if (logits.num_rows > 0) backend_.SampleLogits(logits, softcap, device_rows_, device_results_);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ScheduledChunk& c = chunks[i];
     if (!c.wants_logits) continue;
-    const SampleRowResult& result = device_results_[row_idx++];
+    const SampleRowResult& result = device_results_[logits_indptr_[i + 1] - 1];
     SampledToken token;
     token.id = result.id;
     if (c.seq->request.want_logprobs) {
       token.logprob = result.logprob;
-      for (int32_t i = 0; i < result.num_top; ++i) {
-        token.top.push_back({result.top[i].id, result.top[i].logprob});
+      for (int32_t k = 0; k < result.num_top; ++k) {
+        token.top.push_back({result.top[k].id, result.top[k].logprob});
       }
     }
     picked_.push_back(std::move(token));
@@ -226,13 +269,17 @@ void Engine::PickOnDevice(const std::vector<ScheduledChunk>& chunks) {
 }
 
 void Engine::PickOnHost(const std::vector<ScheduledChunk>& chunks) {
-  model_.Forward(batch_, backend_, logits_.data());
   const int32_t num_vocab = model_.config().num_vocab;
-  size_t row_idx = 0;
-  for (const ScheduledChunk& c : chunks) {
+  // More rows than sequences only when a sink wants prompt logits.
+  const size_t num_values = batch_.logits_rows.size() * static_cast<size_t>(num_vocab);
+  if (logits_.size() < num_values) logits_.resize(num_values);
+  model_.Forward(batch_, backend_, logits_.data());
+  if (step_has_sink_) DeliverLogits(chunks, logits_.data());  // before processing, in place
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ScheduledChunk& c = chunks[i];
     Sequence& s = *c.seq;
     if (!c.wants_logits) continue;
-    float* logits = logits_.data() + row_idx++ * static_cast<size_t>(num_vocab);
+    float* logits = logits_.data() + (logits_indptr_[i + 1] - 1) * static_cast<size_t>(num_vocab);
     const EngineRequest& r = s.request;
     const bool keep_raw = r.want_logprobs && r.sampling.has_logit_processing();
     if (keep_raw) std::memcpy(raw_row_.data(), logits, num_vocab * sizeof(float));
@@ -245,6 +292,20 @@ void Engine::PickOnHost(const std::vector<ScheduledChunk>& chunks) {
     }
     token.id = id;
     picked_.push_back(std::move(token));
+  }
+}
+
+void Engine::DeliverLogits(const std::vector<ScheduledChunk>& chunks, const float* logits) {
+  const size_t num_vocab = static_cast<size_t>(model_.config().num_vocab);
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Sequence& s = *chunks[i].seq;
+    if (!s.request.logits_sink) continue;
+    const int64_t end = s.num_computed + chunks[i].num_tokens;
+    for (int32_t row = logits_indptr_[i]; row < logits_indptr_[i + 1]; ++row) {
+      const int64_t pos = end - (logits_indptr_[i + 1] - row);
+      s.request.logits_sink(pos, std::span<const float>(logits + row * num_vocab, num_vocab));
+      s.next_logits_position = pos + 1;
+    }
   }
 }
 

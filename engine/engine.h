@@ -1,6 +1,8 @@
 // The engine: one thread that owns the scheduler, the KV pool and the backend, and runs steps
 // while there is work (DESIGN.md "Threads", "The step"). Other threads only Submit requests and
 // read their RequestStreams; the few numbers they may look at (Stats) are published atomically.
+// The CLI, the benchmarks and the model tests drive the same engine without its thread
+// (StepOnce, engine/run_request.h), so what they measure is what `serve` runs.
 #pragma once
 
 #include <atomic>
@@ -67,10 +69,19 @@ class Engine {
   // Finishes every request still queued or running with kAbort and joins the thread.
   void Stop();
 
+  // Synchronous driving, on the caller's thread and never while the engine's thread runs: takes
+  // what was submitted and runs one step. Returns false once no request is queued or running.
+  // A request that cannot be scheduled with nothing else running (it needs more KV blocks than
+  // the pool has) is finished with kError rather than left waiting forever.
+  bool StepOnce();
+
  private:
   Engine(const Model& model, Backend& backend, const EngineOptions& options, KvPool pool,
          int64_t max_seq_len);
   void Loop();
+  // Takes the inbox, runs a step (a failed step fails its requests), publishes stats. False
+  // when requests wait but none could be scheduled.
+  bool Iterate();
   // One step; false when requests wait but none could be scheduled.
   bool Step();
   void BuildBatch(const std::vector<ScheduledChunk>& chunks);
@@ -79,6 +90,8 @@ class Engine {
   void ForwardAndSample(const std::vector<ScheduledChunk>& chunks);
   void PickOnDevice(const std::vector<ScheduledChunk>& chunks);
   void PickOnHost(const std::vector<ScheduledChunk>& chunks);
+  // Hands each chunk's logits rows ([batch rows, num_vocab] host values) to its request's sink.
+  void DeliverLogits(const std::vector<ScheduledChunk>& chunks, const float* logits);
   void Update(const std::vector<ScheduledChunk>& chunks);
   void PublishStats();
 
@@ -88,7 +101,13 @@ class Engine {
   int64_t max_seq_len_;
   Scheduler scheduler_;  // engine thread only
   Batch batch_;
-  std::vector<float> logits_;         // [max_num_seqs, num_vocab], host sampling only
+  // Chunk i's logits are rows [logits_indptr_[i], logits_indptr_[i + 1]) of the step's logits,
+  // its last positions; the last row is the one it samples from when it wants logits. Only
+  // chunks with a logits sink have more than one row.
+  std::vector<int32_t> logits_indptr_;
+  bool step_has_sink_ = false;        // some chunk's request has a logits sink
+  std::vector<float> logits_;         // [rows, num_vocab], host sampling only
+  std::vector<float> sink_logits_;    // [rows, num_vocab], device sampling with a sink only
   std::vector<float> raw_row_;        // one unprocessed logits row, for logprobs
   std::vector<SampledToken> picked_;  // this step's tokens, one per chunk wanting logits
   std::vector<DeviceSampleRow> device_rows_;

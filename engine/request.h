@@ -7,8 +7,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -68,14 +70,27 @@ class RequestStream {
   std::atomic<bool> cancelled_{false};
 };
 
+// Receives the logits row that predicts the token after `position` ([num_vocab], the final
+// softcap applied; before logit bias, penalties and sampling), like vLLM's returned logits: for
+// tests and tools that compare the model with a reference. Called on the thread that steps the
+// engine, positions in increasing order, each once (recomputation after a preemption delivers
+// nothing again); the row is valid only during the call.
+using LogitsSink = std::function<void(int64_t position, std::span<const float> logits)>;
+
 struct EngineRequest {
-  std::vector<int32_t> prompt;  // non-empty, ids < num_vocab, shorter than the engine's limit
+  std::vector<int32_t> prompt;  // non-empty, ids < num_vocab, at most the engine's max_seq_len
   SamplingParams sampling;
   int64_t max_new_tokens = 1;     // >= 1
   std::vector<int32_t> stop_ids;  // finish ("stop") after sampling one of these
   bool want_logprobs = false;
   int32_t num_top_logprobs = 0;
   std::shared_ptr<RequestStream> stream;
+  // Without a sink (serving) the engine copies no logits. With one it gets the rows the request
+  // samples from: the last prompt position and every generated token's but the last.
+  LogitsSink logits_sink;
+  // With a sink, every prompt position too: each prompt chunk computes logits for all its rows,
+  // and the prefix cache is not consulted (a cached position would have no logits).
+  bool prompt_logits = false;
 };
 
 }  // namespace gs

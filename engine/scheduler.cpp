@@ -8,7 +8,8 @@ Sequence::Sequence(EngineRequest r)
     : request(std::move(r)),
       tokens(request.prompt),
       num_prompt_tokens(static_cast<int64_t>(request.prompt.size())),
-      sampler(request.sampling) {
+      sampler(request.sampling),
+      next_logits_position(request.prompt_logits ? 0 : num_prompt_tokens - 1) {
   sampler.AddPromptTokens(tokens);
 }
 
@@ -124,7 +125,7 @@ bool Scheduler::Admit(Sequence* seq, int64_t budget, std::vector<ScheduledChunk>
   seq->pool_seq_idx = pool_.AddSequence();
   const int64_t num_tokens = static_cast<int64_t>(seq->tokens.size());
   int32_t num_cached_blocks = 0;
-  if (pool_.prefix_caching()) {
+  if (pool_.prefix_caching() && !seq->request.prompt_logits) {
     UpdateBlockHashes(seq);
     // At least the last token is computed again: its logits are what the step is for.
     const int32_t max_blocks = static_cast<int32_t>((num_tokens - 1) / pool_.block_size());
@@ -139,7 +140,7 @@ bool Scheduler::Admit(Sequence* seq, int64_t budget, std::vector<ScheduledChunk>
   }
   seq->num_computed = num_cached;
   seq->num_registered_blocks = num_cached_blocks;
-  if (pool_.prefix_caching()) {
+  if (pool_.prefix_caching() && !seq->request.prompt_logits) {
     num_prefix_queries_ += num_tokens;
     num_prefix_hits_ += num_cached;
   }

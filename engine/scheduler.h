@@ -37,6 +37,9 @@ struct Sequence {
   Sampler sampler;
   std::vector<BlockHash> block_hashes;  // chained hashes of the full blocks of tokens
   int32_t num_registered_blocks = 0;    // blocks offered to the prefix cache so far
+  // With a logits sink: the first position whose logits row it has not received. Never past
+  // tokens.size() - 1, the row the next token is sampled from.
+  int64_t next_logits_position = 0;
 };
 
 // What one sequence computes in a step: tokens [num_computed, num_computed + num_tokens).

@@ -1,7 +1,8 @@
 // `gemma-serve bench`: prompt processing (pp) and token generation (tg) speed, measured the way
 // llama-bench does so the two can be compared in one run: pp = one prompt of n tokens in steps of
-// up to 512, tg = n single-token steps from an empty cache; random tokens, no sampling, a warm-up
-// run first, mean ± sd over repetitions.
+// up to 512, tg = n single-token steps from an empty cache; a warm-up run first, mean ± sd over
+// repetitions. Both run one request through the Engine that `serve` runs (random prompt tokens,
+// greedy picks), so the step measured includes what serving adds to the forward pass.
 //
 // --synthetic runs the same tests on a model of a given shape with random weights
 // (configs/models/*.json), so that speed can be measured where no checkpoint exists.
@@ -15,8 +16,9 @@
 #include <thread>
 
 #include "engine/engine.h"
-#include "engine/generator.h"
+#include "engine/kv/kv_plan.h"
 #include "engine/model/synthetic_model.h"
+#include "engine/run_request.h"
 #include "server/cli_args.h"
 #include "server/commands.h"
 #include "server/loaded_model.h"
@@ -116,45 +118,47 @@ StatusOr<BenchModel> LoadBenchModel(CliArgs& args, const std::string& model_path
   return b;
 }
 
-// pp and tg through a Generator: one row (or JSON object) per test.
+// pp and tg, each a request alone in the engine: one row (or JSON object) per test.
 int RunPpTg(BenchModel& m, int64_t n_prompt, int64_t n_gen, int64_t reps, int64_t batch,
             int num_threads, bool json) {
   const ModelConfig& c = m.model->config();
-  KvBudget opts;
-  opts.max_batch_tokens = static_cast<int32_t>(batch);
+  EngineOptions options;
+  options.max_num_seqs = 1;
+  options.max_num_batched_tokens = static_cast<int32_t>(batch);
+  options.enable_prefix_caching = false;  // every run's prompt is fresh anyway
   // The longest sequence with room to spare.
-  opts.kv_cache_bytes = KvBytesFor(c, BackendSlotBytes(*m.backend), std::max(n_prompt, n_gen + 1) + 1024,
-                                   1, opts.max_batch_tokens, opts.block_size);
-  StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(*m.model, *m.backend, opts);
-  if (!gen.ok()) {
-    std::fprintf(stderr, "gemma-serve bench: %s\n", gen.status().message().c_str());
+  options.kv_cache_bytes =
+      KvBytesFor(c, BackendSlotBytes(*m.backend), std::max(n_prompt, n_gen + 1) + 1024, 1,
+                 options.max_num_batched_tokens, options.block_size);
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*m.model, *m.backend, options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "gemma-serve bench: %s\n", engine.status().message().c_str());
+    return 1;
+  }
+  if ((*engine)->max_seq_len() < std::max(n_prompt, n_gen + 1)) {
+    std::fprintf(stderr, "gemma-serve bench: sequences of %lld tokens exceed the limit of %lld\n",
+                 static_cast<long long>(std::max(n_prompt, n_gen + 1)),
+                 static_cast<long long>((*engine)->max_seq_len()));
     return 1;
   }
   std::mt19937 rng(42);
   std::uniform_int_distribution<int32_t> random_token(0, c.num_vocab - 1);
-  std::vector<float> logits(c.num_vocab);
 
-  // One timed run of a test; returns tokens per second.
+  // One timed run of a test; returns tokens per second. pp: the prompt's steps and the pick of
+  // its one token. tg: a one-token prompt and n_gen - 1 tokens more, n_gen one-token steps.
   auto run_once = [&](bool prompt_test) -> StatusOr<double> {
-    const int32_t seq = (*gen)->AddSequence();
-    std::vector<int32_t> tokens(prompt_test ? n_prompt : 1);
-    tokens[0] = m.bos_id;
-    for (size_t i = 1; i < tokens.size(); ++i) tokens[i] = random_token(rng);
-    double t0 = Seconds();
-    Status s = Status::Ok();
-    if (prompt_test) {
-      s = (*gen)->Extend(seq, tokens, logits.data());
-    } else {
-      int32_t token = tokens[0];
-      for (int64_t i = 0; i < n_gen && s.ok(); ++i) {
-        s = (*gen)->Extend(seq, std::span<const int32_t>(&token, 1), logits.data());
-        token = random_token(rng);
-      }
+    EngineRequest request;
+    request.prompt.resize(prompt_test ? n_prompt : 1);
+    request.prompt[0] = m.bos_id;
+    for (size_t i = 1; i < request.prompt.size(); ++i) request.prompt[i] = random_token(rng);
+    request.max_new_tokens = prompt_test ? 1 : n_gen;  // no stop ids: EOS is ignored
+    const RequestResult result = RunRequest(**engine, std::move(request));
+    if (result.finish == FinishReason::kError) return Status::Error(result.error);
+    const int64_t n = prompt_test ? n_prompt : n_gen;
+    if (!prompt_test && static_cast<int64_t>(result.tokens.size()) != n_gen) {
+      return Status::Error("tg stopped after " + std::to_string(result.tokens.size()) + " tokens");
     }
-    const double dt = Seconds() - t0;
-    (*gen)->RemoveSequence(seq);
-    if (!s.ok()) return s;
-    return (prompt_test ? n_prompt : n_gen) / dt;
+    return n / std::max(result.seconds, 1e-9);
   };
 
   if (!json) {
@@ -284,9 +288,9 @@ int RunServing(BenchModel& m, int64_t concurrency, int64_t n_prompt, int64_t n_g
   options.max_num_batched_tokens = static_cast<int32_t>(batch);
   options.enable_prefix_caching = false;  // every round's prompts are fresh anyway
   // Every sequence whole in the cache, plus a block each of rounding, so none is preempted.
-  options.kv_cache_bytes =
-      KvBytesFor(c, BackendSlotBytes(*m.backend), n_prompt + n_gen + 2 * options.block_size,
-                 static_cast<int32_t>(concurrency), options.max_num_batched_tokens, options.block_size);
+  options.kv_cache_bytes = KvBytesFor(
+      c, BackendSlotBytes(*m.backend), n_prompt + n_gen + 2 * options.block_size,
+      static_cast<int32_t>(concurrency), options.max_num_batched_tokens, options.block_size);
   StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*m.model, *m.backend, options);
   if (!engine.ok()) {
     std::fprintf(stderr, "gemma-serve bench: %s\n", engine.status().message().c_str());

@@ -1,5 +1,6 @@
 // `gemma-serve generate`: a prompt (or a chat message rendered with the model's template) in,
 // text streamed to stdout as tokens come, speed on stderr at the end.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -7,7 +8,9 @@
 #include <random>
 
 #include "api/chat_template.h"
-#include "engine/generator.h"
+#include "engine/engine.h"
+#include "engine/kv/kv_plan.h"
+#include "engine/run_request.h"
 #include "engine/tokenizer/detokenizer.h"
 #include "server/cli_args.h"
 #include "server/commands.h"
@@ -23,7 +26,7 @@ constexpr const char* kHelp =
     "  --prompt-file F     raw prompt read from a file ('-' for stdin)\n"
     "  --chat TEXT         a user message, rendered with the model's chat template\n"
     "  --system TEXT       a system message for --chat\n"
-    "  --max-tokens N      tokens to generate (default 256)\n"
+    "  --max-tokens N      tokens to generate, at least 1 (default 256)\n"
     "  --temperature T     0 = greedy (default 0.8)\n"
     "  --top-k K           (default 40; 0 = off)\n"
     "  --top-p P           (default 0.95; 1 = off)\n"
@@ -46,7 +49,7 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
                                        "max-tokens", "temperature", "top-k", "top-p", "min-p",
                                        "seed", "threads", "device", "ctx-size", "ignore-eos"});
   SamplingParams sp;
-  const int64_t max_tokens = args.GetInt("max-tokens", 256, 0, 1 << 20);
+  const int64_t max_tokens = args.GetInt("max-tokens", 256, 1, 1 << 20);
   sp.temperature = static_cast<float>(args.GetDouble("temperature", 0.8, 0, 100));
   sp.top_k = static_cast<int32_t>(args.GetInt("top-k", 40, 0, 1 << 20));
   sp.top_p = static_cast<float>(args.GetDouble("top-p", 0.95, 0, 1));
@@ -111,51 +114,55 @@ int RunGenerate(const std::vector<std::string>& raw_args) {
   const std::vector<int32_t> prompt =
       m.tokenizer->Encode(text, add_special, /*parse_special=*/true);
 
-  KvBudget opts;
+  // One sequence through the engine `serve` runs, stepped on this thread.
+  EngineOptions options;
+  options.max_num_seqs = 1;
+  options.enable_prefix_caching = false;  // one request: nothing to share
   const int64_t want = ctx_size > 0 ? ctx_size : static_cast<int64_t>(prompt.size()) + max_tokens;
-  const ModelConfig& c = m.model->config();
-  opts.kv_cache_bytes = std::max<int64_t>(
-      int64_t{64} << 20, KvBytesFor(c, BackendSlotBytes(*m.backend), want + 1024, 1,
-                                    opts.max_batch_tokens, opts.block_size));
-  StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(*m.model, *m.backend, opts);
-  if (!gen.ok()) {
-    std::fprintf(stderr, "gemma-serve generate: %s\n", gen.status().message().c_str());
+  options.kv_cache_bytes = std::max<int64_t>(
+      int64_t{64} << 20, KvBytesFor(m.model->config(), BackendSlotBytes(*m.backend), want + 1024, 1,
+                                    options.max_num_batched_tokens, options.block_size));
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*m.model, *m.backend, options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "gemma-serve generate: %s\n", engine.status().message().c_str());
     return 1;
   }
-  const int64_t room = (*gen)->max_seq_len() - static_cast<int64_t>(prompt.size());
-  if (room < 0) {
+  if (prompt.empty() || static_cast<int64_t>(prompt.size()) > (*engine)->max_seq_len()) {
     std::fprintf(stderr,
-                 "gemma-serve generate: the prompt has %zu tokens, more than the context of %lld\n",
-                 prompt.size(), static_cast<long long>((*gen)->max_seq_len()));
+                 "gemma-serve generate: the prompt has %zu tokens; the context holds 1 to %lld\n",
+                 prompt.size(), static_cast<long long>((*engine)->max_seq_len()));
     return 2;
   }
 
-  Sampler sampler(sp);
+  EngineRequest request;
+  request.prompt = prompt;
+  request.sampling = sp;
+  request.max_new_tokens = max_tokens;  // the context's end finishes it sooner ("length")
+  if (!args.Has("ignore-eos")) request.stop_ids = m.tokenizer->eog_ids();
   IncrementalDetokenizer detok(*m.tokenizer, /*render_special=*/false);
-  std::vector<int32_t> stop_ids;
-  if (!args.Has("ignore-eos")) stop_ids = m.tokenizer->eog_ids();
-  StatusOr<GenerationStats> stats =
-      (*gen)->Run(prompt, sampler, std::min(max_tokens, room), stop_ids, [&](int32_t token) {
-        if (!m.tokenizer->IsEog(token) || args.Has("ignore-eos")) {
-          std::fputs(detok.Push(token).c_str(), stdout);
+  const RequestResult result =
+      RunRequest(**engine, std::move(request), [&](const SampledToken& token) {
+        if (!m.tokenizer->IsEog(token.id) || args.Has("ignore-eos")) {
+          std::fputs(detok.Push(token.id).c_str(), stdout);
           std::fflush(stdout);
         }
-        return true;
       });
   std::fputs(detok.Flush().c_str(), stdout);
   std::fputs("\n", stdout);
-  if (!stats.ok()) {
-    std::fprintf(stderr, "gemma-serve generate: %s\n", stats.status().message().c_str());
+  if (result.finish == FinishReason::kError) {
+    std::fprintf(stderr, "gemma-serve generate: %s\n", result.error.c_str());
     return 1;
   }
+  // The first token comes with the prompt's step; the rest are generation proper.
+  const int64_t num_tokens = static_cast<int64_t>(result.tokens.size());
+  const double generate_seconds = result.seconds - result.first_token_seconds;
   std::fprintf(stderr,
-               "\nprompt: %lld tokens, %.1f tokens/s | generation: %lld tokens, %.1f tokens/s | "
+               "\nprompt: %zu tokens, %.1f tokens/s | generation: %lld tokens, %.1f tokens/s | "
                "load %.2f s, %s\n",
-               static_cast<long long>(stats->num_prompt_tokens),
-               stats->num_prompt_tokens / std::max(stats->prompt_seconds, 1e-9),
-               static_cast<long long>(stats->num_generated),
-               stats->num_generated / std::max(stats->generate_seconds, 1e-9), m.load_seconds,
-               m.backend->Describe().c_str());
+               prompt.size(), prompt.size() / std::max(result.first_token_seconds, 1e-9),
+               static_cast<long long>(num_tokens),
+               std::max<int64_t>(num_tokens - 1, 0) / std::max(generate_seconds, 1e-9),
+               m.load_seconds, m.backend->Describe().c_str());
   return 0;
 }
 

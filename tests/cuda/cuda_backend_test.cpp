@@ -17,11 +17,11 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/engine.h"
-#include "engine/generator.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/kv/kv_plan.h"
 #include "engine/kv/kv_pool.h"
 #include "engine/model/synthetic_model.h"
+#include "engine/run_request.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/unit/engine_run.h"
 #include "tests/unit/gemma3_270m_shape.h"
@@ -308,27 +308,41 @@ TEST(CudaBackendTest, TinyModelMatchesTransformers) {
     ASSERT_TRUE(model.ok()) << model.status().message();
     const int32_t num_vocab = (*model)->config().num_vocab;
     ASSERT_EQ(want.size(), ids.size() * num_vocab);
-    StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(**model, **backend, {});
-    ASSERT_TRUE(gen.ok()) << gen.status().message();
-    std::vector<float> logits(num_vocab);
+    // The engine `serve` runs, with the logits of every prompt position, in steps of `chunk`.
+    auto prompt_logits = [&](int32_t chunk) {
+      EngineOptions options;
+      options.max_num_seqs = 1;
+      options.max_num_batched_tokens = chunk;
+      StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, **backend, options);
+      EXPECT_TRUE(engine.ok()) << engine.status().message();
+      std::vector<float> logits;
+      if (!engine.ok()) return logits;
+      EngineRequest r;
+      r.prompt = ids;
+      r.logits_sink = [&](int64_t, std::span<const float> row) {
+        logits.insert(logits.end(), row.begin(), row.end());
+      };
+      r.prompt_logits = true;
+      const RequestResult result = RunRequest(**engine, std::move(r));
+      EXPECT_NE(result.finish, FinishReason::kError) << result.error;
+      EXPECT_EQ(logits.size(), want.size());
+      logits.resize(want.size());
+      return logits;
+    };
     double max_err = 0;
-    auto check_row = [&](size_t t, const char* how) {
+    auto check_row = [&](const std::vector<float>& logits, size_t t, const char* how) {
       for (int32_t v = 0; v < num_vocab; ++v) {
-        const double err = std::fabs(logits[v] - want[t * num_vocab + v]);
+        const double err = std::fabs(logits[t * num_vocab + v] - want[t * num_vocab + v]);
         max_err = std::max(max_err, err);
         ASSERT_LE(err, 3e-2) << how << ", position " << t << ", token " << v;
       }
     };
-    const int32_t one_by_one = (*gen)->AddSequence();
-    for (size_t t = 0; t < ids.size(); ++t) {
-      ASSERT_TRUE((*gen)->Extend(one_by_one, std::span(&ids[t], 1), logits.data()).ok());
-      check_row(t, "one token a step");
-    }
-    const int32_t chunked = (*gen)->AddSequence();
+    const std::vector<float> one_by_one = prompt_logits(1);
+    for (size_t t = 0; t < ids.size(); ++t) check_row(one_by_one, t, "one token a step");
+    const std::vector<float> chunked = prompt_logits(7);
     for (size_t begin = 0; begin < ids.size(); begin += 7) {
       const size_t n = std::min<size_t>(7, ids.size() - begin);
-      ASSERT_TRUE((*gen)->Extend(chunked, std::span(&ids[begin], n), logits.data()).ok());
-      check_row(begin + n - 1, "chunks of 7");
+      check_row(chunked, begin + n - 1, "chunks of 7");
     }
     std::printf("graphs %d: max logit error against transformers %.3g\n", graphs, max_err);
     if (graphs) {

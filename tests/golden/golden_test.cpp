@@ -10,9 +10,10 @@
 #include <string>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/generator.h"
+#include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model.h"
+#include "engine/run_request.h"
 #include "engine/sampler.h"
 #include "engine/status.h"
 #include "engine/tokenizer/tokenizer.h"
@@ -85,29 +86,43 @@ TEST_F(GoldenTest, TokenizationMatchesLlamaCpp) {
   EXPECT_EQ(num_failed, 0);
 }
 
-// Logits of one run of the model, with the generator kept between cases.
+// The default model on the CPU and an Engine over it, stepped on the test's thread: what
+// `serve` runs. max_num_batched_tokens sets the step shapes (1: one token per step).
 class ModelRunner {
  public:
-  explicit ModelRunner(const GgufFile& file) : backend_(0) {
+  ModelRunner(const GgufFile& file, int32_t max_num_batched_tokens) : backend_(0) {
     StatusOr<std::unique_ptr<Model>> model = LoadModel(file, backend_);
     GS_CHECK_MSG(model.ok(), model.status().message());
     model_ = std::move(model).value();
-    KvBudget opts;
-    opts.kv_cache_bytes = int64_t{64} << 20;
-    StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(*model_, backend_, opts);
-    GS_CHECK_MSG(gen.ok(), gen.status().message());
-    gen_ = std::move(gen).value();
-    logits_.resize(model_->config().num_vocab);
+    EngineOptions options;
+    options.kv_cache_bytes = int64_t{64} << 20;
+    options.max_num_seqs = 1;
+    options.max_num_batched_tokens = max_num_batched_tokens;
+    StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model_, backend_, options);
+    GS_CHECK_MSG(engine.ok(), engine.status().message());
+    engine_ = std::move(engine).value();
   }
-  int32_t num_vocab() const { return static_cast<int32_t>(logits_.size()); }
-  Generator& gen() { return *gen_; }
-  std::vector<float>& logits() { return logits_; }
+  int32_t num_vocab() const { return model_->config().num_vocab; }
+
+  // Greedy: the logits row each of the max_new_tokens tokens was picked from.
+  std::vector<std::vector<float>> GreedyLogits(const std::vector<int32_t>& prompt,
+                                               int64_t max_new_tokens) {
+    std::vector<std::vector<float>> rows;
+    EngineRequest r;
+    r.prompt = prompt;
+    r.max_new_tokens = max_new_tokens;
+    r.logits_sink = [&](int64_t, std::span<const float> row) {
+      rows.emplace_back(row.begin(), row.end());
+    };
+    const RequestResult result = RunRequest(*engine_, std::move(r));
+    EXPECT_NE(result.finish, FinishReason::kError) << result.error;
+    return rows;
+  }
 
  private:
   CpuBackend backend_;
   std::unique_ptr<Model> model_;
-  std::unique_ptr<Generator> gen_;
-  std::vector<float> logits_;
+  std::unique_ptr<Engine> engine_;
 };
 
 // Two-token sequences <bos> t: with llama.cpp's arithmetic and summation order there are few
@@ -116,17 +131,14 @@ class ModelRunner {
 // one-token ones: 175/175 top tokens, 96.6% within 1e-2, max 0.65. Ours: 175/175, 96.0%, 0.65.)
 TEST_F(GoldenTest, TwoTokenLogitsMatchLlamaCpp) {
   const json golden = ReadJson("generate.json");
-  ModelRunner runner(*file_);
-  std::vector<float>& logits = runner.logits();
+  ModelRunner runner(*file_, /*max_num_batched_tokens=*/1);  // <bos>, then t: one-token steps
   int num_pairs = 0, num_close = 0, num_logits = 0, num_same_top = 0;
   double max_err = 0;
   for (const json& pair : golden["pairs"]) {
     const std::vector<int32_t> ids = pair["ids"];
-    const int32_t seq = runner.gen().AddSequence();
-    for (int32_t id : ids) {
-      ASSERT_TRUE(runner.gen().Extend(seq, std::span<const int32_t>(&id, 1), logits.data()).ok());
-    }
-    runner.gen().RemoveSequence(seq);
+    const std::vector<std::vector<float>> rows = runner.GreedyLogits(ids, 1);
+    ASSERT_EQ(rows.size(), 1u);
+    const std::vector<float>& logits = rows[0];
     ++num_pairs;
     num_same_top += ArgMax(logits.data(), runner.num_vocab()) == pair["top5"][0][0].get<int32_t>();
     for (const json& entry : pair["top5"]) {
@@ -153,8 +165,8 @@ TEST_F(GoldenTest, TwoTokenLogitsMatchLlamaCpp) {
 // and only for a token llama.cpp ranked in its top 5.
 TEST_F(GoldenTest, GreedyContinuationsMatchLlamaCppWithinItsOwnNoise) {
   const json golden = ReadJson("generate.json");
-  ModelRunner runner(*file_);
-  std::vector<float>& logits = runner.logits();
+  // The prompt in one step, then one token per step.
+  ModelRunner runner(*file_, /*max_num_batched_tokens=*/512);
   int num_cases = 0, num_identical = 0, num_positions = 0;
   double sum_err = 0, max_err = 0;
   for (const json& c : golden["cases"]) {
@@ -163,10 +175,15 @@ TEST_F(GoldenTest, GreedyContinuationsMatchLlamaCppWithinItsOwnNoise) {
     // The prompt ids are the reference's; our own tokenization of them is checked too.
     EXPECT_EQ(tokenizer_->Encode(c["prompt"].get<std::string>(), true, true), prompt);
     const std::vector<int32_t> want = c["continuation"];
-    const int32_t seq = runner.gen().AddSequence();
-    ASSERT_TRUE(runner.gen().Extend(seq, prompt, logits.data()).ok());
+    ASSERT_LE(prompt.size(), 512u);
+    // Greedy, the engine feeds back its own picks: llama.cpp's tokens up to the first parting,
+    // and nothing after it is looked at.
+    const std::vector<std::vector<float>> rows =
+        runner.GreedyLogits(prompt, static_cast<int64_t>(want.size()));
+    ASSERT_EQ(rows.size(), want.size());
     bool identical = true;
     for (size_t i = 0; i < want.size(); ++i) {
+      const std::vector<float>& logits = rows[i];
       const int32_t got = ArgMax(logits.data(), runner.num_vocab());
       const json& top5 = c["top5"][i];
       if (got != want[i]) {
@@ -188,10 +205,7 @@ TEST_F(GoldenTest, GreedyContinuationsMatchLlamaCppWithinItsOwnNoise) {
       max_err = std::max(max_err, err);
       ++num_positions;
       EXPECT_LE(err, 2.0) << json(c["prompt"]).dump() << " token " << i;
-      ASSERT_TRUE(
-          runner.gen().Extend(seq, std::span<const int32_t>(&want[i], 1), logits.data()).ok());
     }
-    runner.gen().RemoveSequence(seq);
     num_identical += identical;
   }
   const double mean_err = sum_err / std::max(1, num_positions);

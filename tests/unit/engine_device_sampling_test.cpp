@@ -4,6 +4,7 @@
 // picks; seeded sampling must not depend on the batch; logprobs come through.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 #include <thread>
 
@@ -56,8 +57,9 @@ class RefSamplingBackend final : public Backend {
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
     cpu_.GatherRows(x, rows, out);
   }
+  // Only requests with a logits sink read logits back.
   void ReadLogits(Act x, float softcap, float* host_out) override {
-    ADD_FAILURE() << "a device-sampling backend's logits must not be read";
+    ++num_read_calls;
     cpu_.ReadLogits(x, softcap, host_out);
   }
   Act LogitsBuffer(float* host_out, int64_t num_rows, int64_t num_cols) override {
@@ -79,6 +81,7 @@ class RefSamplingBackend final : public Backend {
   }
 
   int num_sample_calls = 0;
+  int num_read_calls = 0;
 
  private:
   CpuBackend cpu_{2};
@@ -150,6 +153,7 @@ TEST_F(EngineDeviceSamplingTest, GreedyPicksWhatHostSamplingPicks) {
   const auto want = Run(host, requests);
   const auto got = Run(device, requests);
   EXPECT_GT(device.num_sample_calls, 0);
+  EXPECT_EQ(device.num_read_calls, 0) << "without a logits sink the logits stay on the device";
   for (size_t i = 0; i < requests.size(); ++i) {
     ASSERT_EQ(want[i].size(), 12u) << i;
     EXPECT_EQ(Ids(got[i]), Ids(want[i])) << "request " << i;
@@ -177,6 +181,69 @@ TEST_F(EngineDeviceSamplingTest, SeededSamplingDoesNotDependOnTheBatch) {
   }
   // Different seeds give different streams (12 tokens over a 256-token vocabulary).
   EXPECT_NE(Ids(together[0]), Ids(together[1]));
+}
+
+// Logits sinks on the device path get what the host path gives them: the same positions and
+// rows, the final softcap applied (given to the model here, as Gemma 2 and 4 have one), while the
+// rows that sample still pick what they pick on the host, penalties included.
+TEST_F(EngineDeviceSamplingTest, LogitsSinksGetTheHostPathsRows) {
+  for (const float softcap : {0.0f, 2.0f}) {
+    struct Sink {
+      std::vector<int64_t> positions;
+      std::vector<float> values;
+    };
+    auto run = [&](Backend& backend, std::vector<Sink>* sinks) {
+      StatusOr<ModelConfig> config = ModelConfig::FromGguf(*file_);
+      EXPECT_TRUE(config.ok()) << config.status().message();
+      config->final_softcap = softcap;
+      StatusOr<std::unique_ptr<Model>> model = LoadModel(
+          *config, [this](const std::string& name) { return file_->FindTensor(name); }, backend);
+      EXPECT_TRUE(model.ok()) << model.status().message();
+      EngineOptions options;
+      options.kv_cache_bytes = 8 << 20;
+      options.max_num_batched_tokens = 7;  // prompt chunks with several logits rows
+      StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, backend, options);
+      EXPECT_TRUE(engine.ok()) << engine.status().message();
+      sinks->assign(3, {});
+      std::vector<EngineRequest> requests;
+      for (int i = 0; i < 3; ++i) {
+        EngineRequest r = Request(20 + i, 0.0f);
+        if (i == 1) r.sampling.repetition_penalty = 1.3f;
+        Sink* sink = &(*sinks)[i];
+        r.logits_sink = [sink](int64_t position, std::span<const float> row) {
+          sink->positions.push_back(position);
+          sink->values.insert(sink->values.end(), row.begin(), row.end());
+        };
+        r.prompt_logits = i != 2;
+        requests.push_back(std::move(r));
+      }
+      requests.push_back(Request(23, 0.0f));  // no sink, batched with them
+      (*engine)->Start();
+      std::vector<std::vector<SampledToken>> out = SubmitAndCollect(**engine, requests);
+      (*engine)->Stop();
+      return out;
+    };
+    CpuBackend host(2);
+    RefSamplingBackend device;
+    std::vector<Sink> want_sinks, got_sinks;
+    const auto want = run(host, &want_sinks);
+    const auto got = run(device, &got_sinks);
+    EXPECT_GT(device.num_read_calls, 0);
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(Ids(got[i]), Ids(want[i])) << "softcap " << softcap << ", request " << i;
+    }
+    for (size_t i = 0; i < want_sinks.size(); ++i) {
+      EXPECT_EQ(got_sinks[i].positions, want_sinks[i].positions) << "request " << i;
+      ASSERT_EQ(got_sinks[i].values.size(), want_sinks[i].values.size());
+      for (size_t v = 0; v < want_sinks[i].values.size(); ++v) {
+        ASSERT_NEAR(got_sinks[i].values[v], want_sinks[i].values[v], 1e-5)
+            << "softcap " << softcap << ", request " << i << ", value " << v;
+      }
+      if (softcap > 0) {
+        for (float x : want_sinks[i].values) ASSERT_LE(std::fabs(x), softcap);
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The engine thread on a tiny random Gemma 3 (tests/fixtures, window 8): requests submitted from
 // other threads, batched together, give the tokens they give alone (greedy and seeded sampling);
-// cancelled requests free their blocks; a full queue refuses; Stop aborts what is left.
+// cancelled requests free their blocks; a full queue refuses; Stop aborts what is left. Driven
+// synchronously (StepOnce, RunRequest): logits sinks get each position they asked for once, in
+// order, preempted or not; a request that can never fit fails instead of waiting forever.
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
@@ -11,6 +13,7 @@
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/run_request.h"
 
 namespace gs {
 namespace {
@@ -134,7 +137,9 @@ TEST_F(EngineTest, PrefixCacheHitsGiveTheTokensOfAColdRun) {
         if (u.finish != FinishReason::kNone) break;
       }
       EXPECT_EQ(cached, cache && round == 1 ? 96 : 0);
-      if (round == 1) EXPECT_EQ(ids, outputs[0].empty() ? ids : outputs[0]);
+      if (round == 1) {
+        EXPECT_EQ(ids, outputs[0].empty() ? ids : outputs[0]);
+      }
       outputs[cache] = ids;
     }
     const EngineStats stats = engine->Stats();
@@ -189,6 +194,130 @@ TEST_F(EngineTest, StopAbortsWhatIsLeft) {
   engine->Stop();
   EXPECT_EQ(Collect(*stream).second, FinishReason::kAbort);
   EXPECT_FALSE(engine->Stats().alive);
+}
+
+// What a logits sink received.
+struct SinkRows {
+  std::vector<int64_t> positions;
+  std::vector<std::vector<float>> rows;
+};
+
+EngineRequest WithSink(EngineRequest r, SinkRows* out, bool prompt_logits) {
+  r.logits_sink = [out](int64_t position, std::span<const float> row) {
+    out->positions.push_back(position);
+    out->rows.emplace_back(row.begin(), row.end());
+  };
+  r.prompt_logits = prompt_logits;
+  return r;
+}
+
+std::vector<int64_t> Range(int64_t begin, int64_t end) {
+  std::vector<int64_t> v;
+  for (int64_t i = begin; i < end; ++i) v.push_back(i);
+  return v;
+}
+
+// Several requests at once, stepped on this thread until all finish.
+void StepUntilIdle(Engine& engine) {
+  for (int i = 0; i < 100000 && engine.StepOnce(); ++i) {
+  }
+}
+
+TEST_F(EngineTest, LogitsSinksGetTheirPositionsOnceInOrder) {
+  EngineOptions options;
+  options.kv_cache_bytes = 8 << 20;
+  options.max_num_batched_tokens = 5;  // prompts in chunks of up to 5 rows, mixed with decodes
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model_, *backend_, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  SinkRows all, last;
+  EngineRequest a = WithSink(Request(1, 6, 0.0f), &all, /*prompt_logits=*/true);
+  EngineRequest b = WithSink(Request(2, 6, 0.0f), &last, /*prompt_logits=*/false);
+  EngineRequest c = Request(3, 6, 0.0f);  // no sink
+  const int64_t len_a = static_cast<int64_t>(a.prompt.size());
+  const int64_t len_b = static_cast<int64_t>(b.prompt.size());
+  std::vector<std::shared_ptr<RequestStream>> streams = {a.stream, b.stream, c.stream};
+  std::vector<EngineRequest> requests;
+  requests.push_back(std::move(a));
+  requests.push_back(std::move(b));
+  requests.push_back(std::move(c));
+  ASSERT_TRUE((*engine)->Submit(std::move(requests)));
+  StepUntilIdle(**engine);
+  std::vector<std::vector<int32_t>> ids;
+  for (const auto& stream : streams) ids.push_back(Collect(*stream).first);
+
+  // Every prompt position and every generated token's but the last; or from the prompt's last.
+  EXPECT_EQ(all.positions, Range(0, len_a + 5));
+  EXPECT_EQ(last.positions, Range(len_b - 1, len_b + 5));
+  // Greedy: token k was picked from the row of position prompt_len - 1 + k.
+  const int32_t num_vocab = model_->config().num_vocab;
+  for (size_t k = 0; k < 6; ++k) {
+    EXPECT_EQ(ids[0][k], ArgMax(all.rows[len_a - 1 + k].data(), num_vocab)) << k;
+    EXPECT_EQ(ids[1][k], ArgMax(last.rows[k].data(), num_vocab)) << k;
+  }
+  // The same rows one token per step, alone: the chunks' rows are the model's logits.
+  options.max_num_batched_tokens = 1;
+  StatusOr<std::unique_ptr<Engine>> single = Engine::Create(*model_, *backend_, options);
+  ASSERT_TRUE(single.ok()) << single.status().message();
+  SinkRows alone;
+  const RequestResult result =
+      RunRequest(**single, WithSink(Request(1, 6, 0.0f), &alone, /*prompt_logits=*/true));
+  EXPECT_EQ(result.finish, FinishReason::kLength);
+  ASSERT_EQ(alone.positions, all.positions);
+  for (size_t p = 0; p < alone.rows.size(); ++p) {
+    for (int32_t v = 0; v < num_vocab; ++v) {
+      ASSERT_NEAR(alone.rows[p][v], all.rows[p][v], 1e-4) << "position " << p << " token " << v;
+    }
+  }
+}
+
+TEST_F(EngineTest, PreemptedRequestsDeliverNoPositionTwice) {
+  EngineOptions options;
+  // Sliding-window blocks for one sequence at a time (160 KiB: half for the window group, 4
+  // blocks of 20 KiB), so the others are preempted again and again.
+  options.kv_cache_bytes = 160 << 10;
+  options.max_num_seqs = 4;
+  options.max_num_batched_tokens = 16;
+  options.enable_prefix_caching = false;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model_, *backend_, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  std::vector<SinkRows> sinks(4);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<int64_t> prompt_lens;
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 4; ++i) {
+    requests.push_back(WithSink(Request(10 + i, 40, 0.0f), &sinks[i], /*prompt_logits=*/i % 2));
+    streams.push_back(requests.back().stream);
+    prompt_lens.push_back(static_cast<int64_t>(requests.back().prompt.size()));
+  }
+  ASSERT_TRUE((*engine)->Submit(std::move(requests)));
+  StepUntilIdle(**engine);
+  EXPECT_GT((*engine)->Stats().num_preemptions, 0) << "make the cache smaller";
+  for (int i = 0; i < 4; ++i) {
+    const auto [ids, finish] = Collect(*streams[i]);
+    EXPECT_EQ(finish, FinishReason::kLength);
+    EXPECT_EQ(ids.size(), 40u);
+    const int64_t first = i % 2 ? 0 : prompt_lens[i] - 1;
+    EXPECT_EQ(sinks[i].positions, Range(first, prompt_lens[i] + 39)) << "request " << i;
+  }
+}
+
+TEST_F(EngineTest, StepOnceFailsARequestThatCanNeverFit) {
+  EngineOptions options;
+  options.kv_cache_bytes = 160 << 10;  // the pool, not the context, bounds the sequence
+  options.max_num_seqs = 4;
+  options.max_num_batched_tokens = 16;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(*model_, *backend_, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
+  ASSERT_LT((*engine)->max_seq_len(), model_->config().context_length);
+  EngineRequest r = Request(1, 4, 0.0f);
+  r.prompt.resize((*engine)->max_seq_len() + 64, 5);
+  const RequestResult result = RunRequest(**engine, std::move(r));
+  EXPECT_EQ(result.finish, FinishReason::kError);
+  EXPECT_NE(result.error.find("KV cache"), std::string::npos) << result.error;
+  EXPECT_FALSE((*engine)->StepOnce()) << "nothing is left waiting";
+  EXPECT_EQ((*engine)->Stats().num_waiting, 0);
+  // The engine still serves what fits.
+  EXPECT_EQ(RunRequest(**engine, Request(2, 3, 0.0f)).tokens.size(), 3u);
 }
 
 }  // namespace

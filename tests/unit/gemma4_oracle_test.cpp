@@ -16,7 +16,7 @@
 #include "engine/gguf/gguf_file.h"
 #include "engine/kv/kv_plan.h"
 #include "engine/model/model.h"
-#include "engine/generator.h"
+#include "engine/run_request.h"
 #include "tests/unit/engine_run.h"
 
 namespace gs {
@@ -134,20 +134,30 @@ TEST_P(Gemma4OracleTest, StepByStepDecodeMatchesTransformers) {
   StatusOr<std::unique_ptr<Model>> model = LoadModel(*f.file, backend);
   ASSERT_TRUE(model.ok()) << model.status().message();
   const int32_t num_vocab = (*model)->config().num_vocab;
-  StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(**model, backend, {});
-  ASSERT_TRUE(gen.ok()) << gen.status().message();
-  std::vector<float> logits(num_vocab);
+  EngineOptions options;
+  options.max_num_seqs = 1;
+  options.max_num_batched_tokens = 1;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, backend, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
   size_t row = 0;
   double max_err = 0;
   for (const std::vector<int32_t>& prompt : f.prompts) {
-    const int32_t seq = (*gen)->AddSequence();
+    std::vector<float> logits;
+    EngineRequest r;
+    r.prompt = prompt;
+    r.logits_sink = [&](int64_t, std::span<const float> l) {
+      logits.insert(logits.end(), l.begin(), l.end());
+    };
+    r.prompt_logits = true;
+    const RequestResult result = RunRequest(**engine, std::move(r));
+    ASSERT_NE(result.finish, FinishReason::kError) << result.error;
+    ASSERT_EQ(logits.size(), prompt.size() * num_vocab);
     for (size_t t = 0; t < prompt.size(); ++t, ++row) {
-      ASSERT_TRUE((*gen)->Extend(seq, std::span<const int32_t>(&prompt[t], 1), logits.data()).ok());
-      const double err = MaxError(logits.data(), &f.logits[row * num_vocab], num_vocab);
-      ASSERT_LE(err, kRelTolerance * f.range) << "prompt of " << prompt.size() << ", position " << t;
+      const double err = MaxError(&logits[t * num_vocab], &f.logits[row * num_vocab], num_vocab);
+      ASSERT_LE(err, kRelTolerance * f.range)
+          << "prompt of " << prompt.size() << ", position " << t;
       max_err = std::max(max_err, err);
     }
-    (*gen)->RemoveSequence(seq);
   }
   std::cerr << GetParam() << ": one token per step, max logit error " << max_err << "\n";
 }

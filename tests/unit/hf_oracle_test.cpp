@@ -9,9 +9,10 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/generator.h"
+#include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
 #include "engine/model/model.h"
+#include "engine/run_request.h"
 
 namespace gs {
 namespace {
@@ -33,15 +34,28 @@ TEST_P(HfOracleTest, TinyGemma3LogitsMatchTransformers) {
   StatusOr<std::unique_ptr<Model>> model = LoadModel(**file, backend);
   ASSERT_TRUE(model.ok()) << model.status().message();
   ASSERT_EQ((*model)->config().sliding_window, 8);
-  StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(**model, backend, {});
-  ASSERT_TRUE(gen.ok()) << gen.status().message();
+  // The engine `serve` runs, one token per step, with the logits of every prompt position.
+  EngineOptions options;
+  options.max_num_seqs = 1;
+  options.max_num_batched_tokens = 1;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, backend, options);
+  ASSERT_TRUE(engine.ok()) << engine.status().message();
   const int32_t num_vocab = (*model)->config().num_vocab;
-  std::vector<float> logits(num_vocab);
+  std::vector<std::vector<float>> rows;
+  EngineRequest r;
+  r.prompt = ids;
+  r.logits_sink = [&](int64_t position, std::span<const float> row) {
+    EXPECT_EQ(position, static_cast<int64_t>(rows.size()));
+    rows.emplace_back(row.begin(), row.end());
+  };
+  r.prompt_logits = true;
+  const RequestResult result = RunRequest(**engine, std::move(r));
+  ASSERT_NE(result.finish, FinishReason::kError) << result.error;
+  ASSERT_EQ(rows.size(), ids.size());
 
-  const int32_t seq = (*gen)->AddSequence();
   double max_err = 0;
   for (size_t t = 0; t < ids.size(); ++t) {
-    ASSERT_TRUE((*gen)->Extend(seq, std::span<const int32_t>(&ids[t], 1), logits.data()).ok());
+    const std::vector<float>& logits = rows[t];
     const std::vector<float> want = golden["logits"][t];
     ASSERT_EQ(want.size(), static_cast<size_t>(num_vocab));
     for (int32_t v = 0; v < num_vocab; ++v) {

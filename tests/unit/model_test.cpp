@@ -10,8 +10,9 @@
 #include <random>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/generator.h"
+#include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/run_request.h"
 
 namespace gs {
 namespace {
@@ -77,28 +78,38 @@ TEST(ModelTest, LogitsDoNotDependOnHowTheSequenceIsStepped) {
   StatusOr<std::unique_ptr<Model>> model = LoadModel(*file, backend);
   ASSERT_TRUE(model.ok()) << model.status().message();
   const int32_t num_vocab = (*model)->config().num_vocab;
-  // 600 tokens: past the 512-token window, so sliding layers drop early blocks on the way.
+  // 600 positions: past the 512-token window, so sliding layers drop early blocks on the way.
   std::mt19937 rng(5);
-  std::vector<int32_t> tokens = {2};
-  for (int i = 1; i < 600; ++i) tokens.push_back(static_cast<int32_t>(rng() % 256000));
+  std::vector<int32_t> prompt = {2};
+  for (int i = 1; i < 597; ++i) prompt.push_back(static_cast<int32_t>(rng() % 256000));
 
+  // Through the engine `serve` runs: 597 prompt tokens in steps of `chunk`, then 3 decode steps
+  // of greedy picks (identical in both runs while the logits are). Every sampled row kept.
   auto run = [&](int32_t chunk) {
-    KvBudget opts;
-    opts.kv_cache_bytes = int64_t{32} << 20;
-    opts.max_batch_tokens = chunk;
-    auto gen = Generator::Create(**model, backend, opts);
-    EXPECT_TRUE(gen.ok());
-    std::vector<float> logits(num_vocab);
-    const int32_t seq = (*gen)->AddSequence();
-    // The last 3 tokens go one by one, as decode steps.
-    EXPECT_TRUE((*gen)->Extend(seq, std::span(tokens).first(597), nullptr).ok());
-    for (int i = 597; i < 600; ++i) {
-      EXPECT_TRUE((*gen)->Extend(seq, std::span(tokens).subspan(i, 1), logits.data()).ok());
-    }
+    EngineOptions options;
+    options.kv_cache_bytes = int64_t{32} << 20;
+    options.max_num_seqs = 1;
+    options.max_num_batched_tokens = chunk;
+    StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(**model, backend, options);
+    EXPECT_TRUE(engine.ok()) << engine.status().message();
+    std::vector<float> logits;
+    EngineRequest r;
+    r.prompt = prompt;
+    r.max_new_tokens = 4;
+    r.logits_sink = [&](int64_t, std::span<const float> row) {
+      logits.insert(logits.end(), row.begin(), row.end());
+    };
+    const RequestResult result = RunRequest(**engine, std::move(r));
+    EXPECT_EQ(result.finish, FinishReason::kLength) << result.error;
+    EXPECT_EQ(logits.size(), size_t{4} * num_vocab);
     return logits;
   };
   const std::vector<float> whole = run(600), chunked = run(37);
-  for (int32_t i = 0; i < num_vocab; ++i) ASSERT_EQ(whole[i], chunked[i]) << "logit " << i;
+  ASSERT_EQ(whole.size(), chunked.size());
+  for (size_t i = 0; i < whole.size(); ++i) {
+    ASSERT_EQ(whole[i], chunked[i])
+        << "position " << 596 + i / num_vocab << ", logit " << i % num_vocab;
+  }
   for (float x : whole) ASSERT_TRUE(std::isfinite(x));
 }
 

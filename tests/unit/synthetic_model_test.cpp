@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
-#include "engine/generator.h"
+#include "engine/engine.h"
+#include "engine/run_request.h"
 #include "kernels/ref/quant_ref.h"
 #include "tests/unit/gemma3_270m_shape.h"
 
@@ -42,17 +43,24 @@ Stats Moments(const std::vector<float>& v) {
   return s;
 }
 
-// Logits after a short prompt, through the Generator as the benchmark runs it.
+// Logits after a short prompt, through the Engine as the benchmark runs it.
 std::vector<float> PromptLogits(const SyntheticModel& m, CpuBackend& backend,
                                 std::vector<int32_t> prompt) {
-  KvBudget budget;
-  budget.kv_cache_bytes = int64_t{32} << 20;
-  StatusOr<std::unique_ptr<Generator>> gen = Generator::Create(m.model(), backend, budget);
-  EXPECT_TRUE(gen.ok()) << gen.status().message();
-  std::vector<float> logits(m.config().num_vocab);
-  const int32_t seq = (*gen)->AddSequence();
-  const Status s = (*gen)->Extend(seq, prompt, logits.data());
-  EXPECT_TRUE(s.ok()) << s.message();
+  EngineOptions options;
+  options.kv_cache_bytes = int64_t{32} << 20;
+  options.max_num_seqs = 1;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(m.model(), backend, options);
+  EXPECT_TRUE(engine.ok()) << engine.status().message();
+  if (!engine.ok()) return {};
+  std::vector<float> logits;
+  EngineRequest r;
+  r.prompt = std::move(prompt);
+  r.logits_sink = [&](int64_t, std::span<const float> row) {
+    logits.assign(row.begin(), row.end());
+  };
+  const RequestResult result = RunRequest(**engine, std::move(r));
+  EXPECT_NE(result.finish, FinishReason::kError) << result.error;
+  EXPECT_EQ(logits.size(), static_cast<size_t>(m.config().num_vocab));
   return logits;
 }
 
