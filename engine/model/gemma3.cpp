@@ -58,7 +58,7 @@ Act Gemma3Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logit
   const ModelConfig& c = config_;
   const int64_t num_tokens = batch.num_tokens();
   b.ResetArena();
-  const LayerWidths max = MaxLayerWidths(c);
+  const LayerWidths& max = max_widths_;
   Act h = b.Alloc(num_tokens, c.hidden);  // the residual stream
   Act x = b.Alloc(num_tokens, c.hidden);
   // Sized for the widest layer once; each layer takes views of its own width.
@@ -97,14 +97,7 @@ Act Gemma3Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logit
     b.NormAdd(x, w.post_ffw_norm, c.rms_eps, h);
   }
   // Only the rows that need logits go through the final norm and the vocabulary projection.
-  const int64_t num_out = static_cast<int64_t>(batch.logits_rows.size());
-  if (num_out == 0) return Act{};
-  Act last = b.Alloc(num_out, c.hidden);
-  b.GatherRows(h, batch.logits_rows, last);
-  b.RmsNorm(last, output_norm_, c.rms_eps, last);
-  Act out = b.LogitsBuffer(host_logits, num_out, c.num_vocab);
-  b.MatMul(last, output_, out);
-  return out;
+  return OutputLogits(batch, b, h, output_norm_, output_, c.rms_eps, c.num_vocab, host_logits);
 }
 
 }  // namespace gs

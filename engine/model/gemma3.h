@@ -24,9 +24,11 @@ class Gemma3Model final : public Model {
     Weight post_attention_norm, ffn_norm, ffn_gate, ffn_up, ffn_down, post_ffw_norm;
   };
 
-  explicit Gemma3Model(ModelConfig config) : config_(std::move(config)) {}
+  explicit Gemma3Model(ModelConfig config)
+      : config_(std::move(config)), max_widths_(MaxLayerWidths(config_)) {}
 
   ModelConfig config_;
+  LayerWidths max_widths_;  // what the per-layer buffers are sized by
   Weight token_embd_, output_norm_, output_;  // output_ is token_embd_ when tied
   std::vector<LayerWeights> layers_;
 };

@@ -135,7 +135,7 @@ Status Gemma4Model::LoadLayer(WeightLoader& loader, int32_t il, Backend& backend
 Act Gemma4Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logits) const {
   const ModelConfig& c = config_;
   const int64_t num_tokens = batch.num_tokens();
-  const LayerWidths max = MaxLayerWidths(c);
+  const LayerWidths& max = max_widths_;
   b.ResetArena();
   Act h = b.Alloc(num_tokens, c.hidden);  // the residual stream
   Act x = b.Alloc(num_tokens, c.hidden);
@@ -242,14 +242,7 @@ Act Gemma4Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logit
     if (w.output_scale != 1.0f) b.Scale(h, w.output_scale);
   }
 
-  const int64_t num_out = static_cast<int64_t>(batch.logits_rows.size());
-  if (num_out == 0) return Act{};
-  Act last = b.Alloc(num_out, c.hidden);
-  b.GatherRows(h, batch.logits_rows, last);
-  b.RmsNorm(last, output_norm_, c.rms_eps, last);
-  Act out = b.LogitsBuffer(host_logits, num_out, c.num_vocab);
-  b.MatMul(last, output_, out);
-  return out;
+  return OutputLogits(batch, b, h, output_norm_, output_, c.rms_eps, c.num_vocab, host_logits);
 }
 
 }  // namespace gs

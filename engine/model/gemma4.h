@@ -38,10 +38,12 @@ class Gemma4Model final : public Model {
     Weight ple_gate, ple_proj, ple_post_norm;
   };
 
-  explicit Gemma4Model(ModelConfig config) : config_(std::move(config)) {}
+  explicit Gemma4Model(ModelConfig config)
+      : config_(std::move(config)), max_widths_(MaxLayerWidths(config_)) {}
   Status LoadLayer(WeightLoader& loader, int32_t layer_idx, Backend& backend);
 
   ModelConfig config_;
+  LayerWidths max_widths_;  // what the per-layer buffers are sized by
   Weight token_embd_, output_norm_, output_;  // output_ is token_embd_ when tied
   Weight rope_freqs_;                         // when a layer uses_freq_factors
   Weight ple_table_, ple_model_proj_, ple_proj_norm_;

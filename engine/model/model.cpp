@@ -60,6 +60,18 @@ StatusOr<std::vector<float>> WeightLoader::HostValues(const std::string& name,
   return values;
 }
 
+Act OutputLogits(const Batch& batch, Backend& b, Act h, const Weight& output_norm,
+                 const Weight& output, float eps, int32_t num_vocab, float* host_logits) {
+  const int64_t num_out = static_cast<int64_t>(batch.logits_rows.size());
+  if (num_out == 0) return Act{};
+  Act last = b.Alloc(num_out, h.num_cols);
+  b.GatherRows(h, batch.logits_rows, last);
+  b.RmsNorm(last, output_norm, eps, last);
+  Act out = b.LogitsBuffer(host_logits, num_out, num_vocab);
+  b.MatMul(last, output, out);
+  return out;
+}
+
 StatusOr<std::unique_ptr<Model>> LoadModel(const GgufFile& file, Backend& backend) {
   StatusOr<ModelConfig> config = ModelConfig::FromGguf(file);
   if (!config.ok()) return config.status();

@@ -57,6 +57,12 @@ class WeightLoader {
   Backend& backend_;
 };
 
+// The output head both Gemma families share: the rows of h that batch.logits_rows names, through
+// the final RMSNorm and the vocabulary projection, into the backend's logits buffer (an empty
+// Act when no row wants logits). What a ForwardLogits returns.
+Act OutputLogits(const Batch& batch, Backend& backend, Act h, const Weight& output_norm,
+                 const Weight& output, float eps, int32_t num_vocab, float* host_logits);
+
 // Reads the config and makes every weight usable by backend.
 StatusOr<std::unique_ptr<Model>> LoadModel(const GgufFile& file, Backend& backend);
 // The same with a config built elsewhere and tensors from any source (config.architecture picks

@@ -285,12 +285,6 @@ Status ModelConfig::AssignKvGroups() {
   return Status::Ok();
 }
 
-int32_t ModelConfig::MaxHeadDim() const {
-  int32_t d = 0;
-  for (const LayerConfig& l : layers) d = std::max(d, l.head_dim);
-  return d;
-}
-
 LayerWidths MaxLayerWidths(const ModelConfig& c) {
   LayerWidths w;
   for (const LayerConfig& l : c.layers) {

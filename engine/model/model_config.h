@@ -85,7 +85,6 @@ struct ModelConfig {
   // kv_group from its kv_layer. Call after filling layers; errors on a kv_layer that does not
   // store K/V or differs in kind or shape.
   Status AssignKvGroups();
-  int32_t MaxHeadDim() const;
 };
 
 // The widest q (heads × head dim), K/V (KV heads × head dim) and FFN over a model's layers: what
