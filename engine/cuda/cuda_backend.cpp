@@ -16,6 +16,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/gemm_cuda.h"
 #include "kernels/cuda/matvec_cuda.h"
+#include "kernels/cuda/moe_cuda.h"
 #include "kernels/cuda/ops_cuda.h"
 #include "kernels/cuda/sampling_cuda.h"
 #include "kernels/ref/quant_ref.h"
@@ -156,16 +157,14 @@ class CudaBackend final : public Backend {
   std::string Describe() const override { return description_; }
 
   StatusOr<Weight> LoadWeight(const GgufTensorInfo& t) override {
-    if (t.ne[2] != 1 || t.ne[3] != 1) {
-      return Status::Error("tensor " + t.name +
-                           " is 3-D (mixture-of-experts weights), which the CUDA backend does "
-                           "not compute yet: use --device cpu");
-    }
+    if (t.ne[3] != 1) return Status::Error("tensor " + t.name + " has more than 3 dimensions");
     Weight w;
     w.type = t.type;
     w.num_cols = t.ne[0];
     w.num_rows = t.ne[1];
     w.row_bytes = RowBytes(t.type, t.ne[0]);
+    w.num_mats = t.ne[2];
+    w.mat_bytes = w.row_bytes * static_cast<size_t>(t.ne[1]);
     if (t.num_dims == 1) {
       // Norm weights are read element-wise: f32 on the device.
       std::vector<float> values(t.ne[0]);
@@ -189,7 +188,9 @@ class CudaBackend final : public Backend {
     }
     w.data = Upload(t.data, t.num_bytes);
     if (w.data == nullptr) return OutOfMemory("tensor " + t.name, t.num_bytes);
-    if (options_.bf16_weights && t.type != GgmlType::kBF16 &&
+    // Experts' 3-D tensors are read straight from their GGUF blocks (kernels/cuda/moe_cuda.h)
+    // at every batch size, so they get no bf16 copy.
+    if (options_.bf16_weights && t.type != GgmlType::kBF16 && w.num_mats == 1 &&
         RoomForBf16Copy(sizeof(uint16_t) * w.num_rows * w.num_cols)) {
       auto* expanded = static_cast<uint16_t*>(Allocate(sizeof(uint16_t) * w.num_rows * w.num_cols));
       if (expanded == nullptr) return w;  // the copy is optional
@@ -291,21 +292,24 @@ class CudaBackend final : public Backend {
     GS_CUDA_CHECK(cudaStreamSynchronize(stream_));
     arena_.Reset();
     scratch_.Reset();
+    moe_workspace_ = nullptr;
+    moe_workspace_bytes_ = 0;
     staged_ = false;
     unstaged_ops_ = false;
   }
 
   void Embed(const Batch& batch, const Weight& table, float scale, Act out,
              bool overrides) override {
-    // Media rows of per-layer embeddings (table row 0) are not staged on the GPU yet.
-    GS_CHECK_MSG(overrides || batch.embed_rows.empty(),
-                 "per-layer embeddings of media rows are not implemented on the GPU");
     const Staged& s = Stage(batch);
     if (mode_ == Mode::kReplay) return;
-    cuda::DequantizeRows({table.data, table.type, table.row_bytes, table.num_rows, s.token_ids,
+    // Without overrides (Gemma 4's per-layer embeddings) media rows read table row 0, times
+    // scale, as every other row reads its token's: the ids staged with those rows set to 0.
+    const bool scatter = overrides && !batch.embed_rows.empty();
+    const int32_t* ids = overrides || batch.embed_rows.empty() ? s.token_ids : s.media_row0_ids;
+    cuda::DequantizeRows({table.data, table.type, table.row_bytes, table.num_rows, ids,
                           out.num_rows, out.num_cols, scale, out.data},
                          stream_);
-    if (!batch.embed_rows.empty()) {
+    if (scatter) {
       cuda::ScatterRows({s.embed_values, s.embed_rows, out.data,
                          static_cast<int64_t>(batch.embed_rows.size()), out.num_cols},
                         stream_);
@@ -464,8 +468,43 @@ class CudaBackend final : public Backend {
                                   cudaMemcpyDeviceToDevice, stream_));
   }
 
-  // LoadWeight refuses the experts' 3-D tensors, so no model that routes reaches here.
-  void Moe(Act, Act, const MoeSpec&, Act) override { GS_CHECK(false); }
+  // Routing, grouping by expert and the experts' products all on the device (no host round
+  // trip, so decode steps that route are captured as graphs like any other); kernels/cuda/
+  // moe_cuda.h says why grouped matvecs and what that costs at prefill.
+  void Moe(Act x, Act router_logits, const MoeSpec& spec, Act out) override {
+    if (Skip()) return;
+    GS_CHECK(router_logits.num_rows == x.num_rows && router_logits.num_cols == spec.num_experts &&
+             out.num_rows == x.num_rows && out.num_cols == x.num_cols);
+    const size_t num_bytes = cuda::MoeWorkspaceBytes(x.num_rows, x.num_cols, spec.num_experts,
+                                                     spec.num_used, spec.expert_ffn);
+    if (moe_workspace_bytes_ < num_bytes) {
+      // One workspace per step, shared by its layers (they run in stream order).
+      moe_workspace_ = scratch_.Alloc(num_bytes);
+      moe_workspace_bytes_ = num_bytes;
+    }
+    auto expert_weight = [&](const Weight* w, int64_t num_rows, int64_t num_cols) {
+      if (w == nullptr) return cuda::MoeWeight{};
+      GS_CHECK(w->num_mats == spec.num_experts && w->num_rows == num_rows &&
+               w->num_cols == num_cols);
+      return cuda::MoeWeight{w->data, w->type, w->mat_bytes, w->row_bytes};
+    };
+    cuda::MoeParams p{};
+    p.x = x.data;
+    p.router_logits = router_logits.data;
+    p.scales = DeviceExpertScales(spec.down_scale, spec.num_experts);
+    p.gate_up = expert_weight(spec.gate_up, 2 * int64_t{spec.expert_ffn}, x.num_cols);
+    p.gate = expert_weight(spec.gate_up ? nullptr : spec.gate, spec.expert_ffn, x.num_cols);
+    p.up = expert_weight(spec.gate_up ? nullptr : spec.up, spec.expert_ffn, x.num_cols);
+    p.down = expert_weight(spec.down, x.num_cols, spec.expert_ffn);
+    p.out = out.data;
+    p.workspace = moe_workspace_;
+    p.num_tokens = x.num_rows;
+    p.hidden = x.num_cols;
+    p.num_experts = spec.num_experts;
+    p.num_used = spec.num_used;
+    p.expert_ffn = spec.expert_ffn;
+    cuda::Moe(p, stream_);
+  }
 
   void GatherRows(Act x, std::span<const int32_t> rows, Act out) override {
     if (Skip()) return;
@@ -618,6 +657,7 @@ class CudaBackend final : public Backend {
     const int32_t* logits_rows = nullptr;
     const int32_t* embed_rows = nullptr;
     const float* embed_values = nullptr;
+    const int32_t* media_row0_ids = nullptr;  // token_ids with embed_rows set to 0, or null
     const StagedGroup* groups = nullptr;
   };
 
@@ -642,8 +682,13 @@ class CudaBackend final : public Backend {
     std::vector<std::vector<int32_t>> padded_indptr(num_groups), padded_ids(num_groups);
     size_t num_bytes = 0;
     auto bytes = [](const auto& v) { return AlignUp(v.size() * sizeof(v[0])); };
+    std::vector<int32_t> media_row0_ids;
+    if (!batch.embed_rows.empty()) {
+      media_row0_ids = batch.token_ids;
+      for (int32_t row : batch.embed_rows) media_row0_ids[row] = 0;
+    }
     num_bytes += bytes(batch.token_ids) + bytes(batch.positions) + bytes(batch.logits_rows) +
-                 bytes(batch.embed_rows) + bytes(batch.embed_values);
+                 bytes(batch.embed_rows) + bytes(batch.embed_values) + bytes(media_row0_ids);
     for (size_t g = 0; g < num_groups; ++g) {
       const KvGroupBatch& kg = batch.kv_groups[g];
       const int32_t fixed_splits =
@@ -678,6 +723,7 @@ class CudaBackend final : public Backend {
     step_.logits_rows = staging_.Add(batch.logits_rows);
     step_.embed_rows = staging_.Add(batch.embed_rows);
     step_.embed_values = staging_.Add(batch.embed_values);
+    step_.media_row0_ids = media_row0_ids.empty() ? nullptr : staging_.Add(media_row0_ids);
     staged_groups_.assign(num_groups, {});
     for (size_t g = 0; g < num_groups; ++g) {
       const KvGroupBatch& kg = batch.kv_groups[g];
@@ -791,6 +837,22 @@ class CudaBackend final : public Backend {
     return p;
   }
 
+  // MoeSpec's expert scales are host values the model keeps for its lifetime: each array goes
+  // to the device once, at its first (eager) use, and is uploaded again should the values at that
+  // address ever change (another model loaded on this backend).
+  const float* DeviceExpertScales(const float* host, int32_t num_experts) {
+    if (host == nullptr) return nullptr;
+    ExpertScales& cached = expert_scales_[host];
+    const std::span<const float> values(host, num_experts);
+    if (cached.device == nullptr || !std::ranges::equal(cached.values, values)) {
+      GS_CHECK(mode_ == Mode::kEager);  // a capture replays what the eager run uploaded
+      cached.values.assign(values.begin(), values.end());
+      cached.device = static_cast<const float*>(Upload(host, sizeof(float) * num_experts));
+      GS_CHECK_MSG(cached.device != nullptr, "out of GPU memory for expert scales");
+    }
+    return cached.device;
+  }
+
   static Status OutOfMemory(const std::string& what, size_t num_bytes) {
     return Status::Error("not enough GPU memory for " + what + " (" +
                          std::to_string(num_bytes >> 20) + " MiB more)");
@@ -824,6 +886,13 @@ class CudaBackend final : public Backend {
   DeviceArena arena_;    // the model's activations (Alloc): the same addresses whenever the
                          // same step shape recurs, which graph replay relies on
   DeviceArena scratch_;  // buffers ops use internally
+  void* moe_workspace_ = nullptr;  // this step's, from scratch_
+  size_t moe_workspace_bytes_ = 0;
+  struct ExpertScales {
+    std::vector<float> values;  // what the device copy holds
+    const float* device = nullptr;
+  };
+  std::unordered_map<const float*, ExpertScales> expert_scales_;  // by MoeSpec::down_scale
   BatchStaging staging_;
   Staged step_;
   std::vector<StagedGroup> staged_groups_;
