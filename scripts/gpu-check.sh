@@ -79,6 +79,9 @@ if command -v compute-sanitizer > /dev/null; then
     timeout 60 compute-sanitizer --tool racecheck --error-exitcode 9 \
       build-gpu/tests/attention_cuda_test --gtest_filter='*FixedSplits*'
     echo "attention racecheck rc=$?"
+    timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 build-gpu/tests/moe_cuda_test \
+      --gtest_filter='*Routing*:*Grouping*'
+    echo "moe rc=$?"
   } > "$OUT/sanitizer.txt" 2>&1
   grep -E "rc=|ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitizer.txt" | tee -a "$LOG"
 fi
