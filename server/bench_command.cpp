@@ -105,7 +105,7 @@ StatusOr<BenchModel> LoadBenchModel(CliArgs& args, const std::string& model_path
                  b.synthetic->generate_seconds());
     return b;
   }
-  StatusOr<LoadedModel> loaded = LoadModelForInference(model_path, choice);
+  StatusOr<LoadedModel> loaded = LoadModelForInference(model_path, choice, VocabUse::kOptional);
   if (!loaded.ok()) return loaded.status();
   b.loaded = std::move(loaded).value();
   b.backend = std::move(b.loaded->backend);
@@ -114,7 +114,10 @@ StatusOr<BenchModel> LoadBenchModel(CliArgs& args, const std::string& model_path
     b.num_bytes += t.num_bytes;
     b.num_params += t.num_elems();
   }
-  b.bos_id = b.loaded->tokenizer->bos_id() >= 0 ? b.loaded->tokenizer->bos_id() : 0;
+  // A file without a vocabulary (`synth`'s) starts prompts as bench --synthetic does.
+  const Tokenizer* tokenizer = b.loaded->tokenizer.get();
+  const int32_t default_bos = b.model->config().num_vocab > 2 ? 2 : 0;
+  b.bos_id = tokenizer == nullptr ? default_bos : std::max(tokenizer->bos_id(), 0);
   return b;
 }
 

@@ -11,5 +11,6 @@ int RunGenerate(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
 int RunInfo(const std::vector<std::string>& args);
+int RunSynth(const std::vector<std::string>& args);
 
 }  // namespace gs

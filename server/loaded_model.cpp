@@ -35,15 +35,20 @@ api::ChatTemplateChoice ChooseChatTemplate(const GgufFile& file) {
                                  file.GetString("tokenizer.chat_template").value_or(""));
 }
 
-StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice) {
+StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice,
+                                            VocabUse vocab_use) {
   const auto t0 = std::chrono::steady_clock::now();
   LoadedModel m;
   StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
   if (!file.ok()) return file.status();
   m.file = std::move(file).value();
-  StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(*m.file);
-  if (!tokenizer.ok()) return Status::Error(path + ": " + tokenizer.status().message());
-  m.tokenizer = std::move(tokenizer).value();
+  const std::string_view tokenizer_model = m.file->GetString("tokenizer.ggml.model").value_or("");
+  const bool has_vocab = tokenizer_model != "none" && tokenizer_model != "no_vocab";
+  if (has_vocab || vocab_use == VocabUse::kRequired) {
+    StatusOr<std::unique_ptr<Tokenizer>> tokenizer = Tokenizer::FromGguf(*m.file);
+    if (!tokenizer.ok()) return Status::Error(path + ": " + tokenizer.status().message());
+    m.tokenizer = std::move(tokenizer).value();
+  }
   const api::ChatTemplateChoice chat = ChooseChatTemplate(*m.file);
   m.chat_template = api::MakeChatTemplate(chat.family);
   m.chat_template_reason = chat.reason;
@@ -53,7 +58,7 @@ StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const Backe
   StatusOr<std::unique_ptr<Model>> model = LoadModel(*m.file, *m.backend);
   if (!model.ok()) return Status::Error(path + ": " + model.status().message());
   m.model = std::move(model).value();
-  if (m.model->config().num_vocab != m.tokenizer->num_vocab()) {
+  if (m.tokenizer != nullptr && m.model->config().num_vocab != m.tokenizer->num_vocab()) {
     return Status::Error(path + ": tokenizer and model disagree on the vocabulary size");
   }
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -33,7 +33,7 @@ struct LoadedModel {
   std::unique_ptr<GgufFile> file;
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Model> model;
-  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<Tokenizer> tokenizer;  // null only for VocabUse::kOptional without one
   // The chat format, chosen from the file's general.architecture and tokenizer.chat_template.
   std::unique_ptr<api::ChatTemplate> chat_template;
   std::string chat_template_reason;  // why that one, for the startup log
@@ -43,6 +43,13 @@ struct LoadedModel {
 // The chat template a GGUF's metadata calls for (api::ChooseChatTemplate over its strings).
 api::ChatTemplateChoice ChooseChatTemplate(const GgufFile& file);
 
-StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice);
+enum class VocabUse {
+  kRequired,
+  // A file without a vocabulary (`gemma-serve synth`'s) loads with a null tokenizer: bench only.
+  kOptional,
+};
+
+StatusOr<LoadedModel> LoadModelForInference(const std::string& path, const BackendChoice& choice,
+                                            VocabUse vocab_use = VocabUse::kRequired);
 
 }  // namespace gs

@@ -33,6 +33,14 @@ Status ReadFloat(const json& j, const std::string& key, float* out) {
   return Status::Ok();
 }
 
+Status ReadBool(const json& j, const std::string& key, bool* out) {
+  const auto it = j.find(key);
+  if (it == j.end()) return Status::Ok();
+  if (!it->is_boolean()) return Status::Error("'" + key + "' must be a bool");
+  *out = it->get<bool>();
+  return Status::Ok();
+}
+
 Status ParseFields(const json& j, SyntheticShape* s) {
   if (!j.is_object()) return Status::Error("expected a JSON object");
   static const std::set<std::string> kKnown = {"name",
@@ -54,7 +62,17 @@ Status ParseFields(const json& j, SyntheticShape* s) {
                                                "rms_eps",
                                                "query_pre_attn_scalar",
                                                "final_logit_softcap",
-                                               "tied_embedding"};
+                                               "tied_embedding",
+                                               "head_dim_global",
+                                               "num_kv_heads_global",
+                                               "k_eq_v_global",
+                                               "rotary_fraction_global",
+                                               "ple_dim",
+                                               "num_kv_shared_layers",
+                                               "double_wide_mlp",
+                                               "num_experts",
+                                               "num_experts_used",
+                                               "expert_ffn_hidden"};
   for (const auto& [key, value] : j.items()) {
     if (kKnown.count(key) == 0) return Status::Error("unknown field '" + key + "'");
   }
@@ -63,11 +81,8 @@ Status ParseFields(const json& j, SyntheticShape* s) {
       return Status::Error(std::string("'") + key + "' must be a string");
     }
   }
-  if (j.contains("architecture") && j["architecture"] != "gemma3") {
-    return Status::Error("architecture '" + j["architecture"].get<std::string>() +
-                         "' has no synthetic model (supported: gemma3)");
-  }
   if (j.contains("name")) s->name = j["name"].get<std::string>();
+  if (j.contains("architecture")) s->architecture = j["architecture"].get<std::string>();
   GS_RETURN_IF_ERROR(ReadInt(j, "num_layers", true, &s->num_layers));
   GS_RETURN_IF_ERROR(ReadInt(j, "hidden", true, &s->hidden));
   GS_RETURN_IF_ERROR(ReadInt(j, "ffn_hidden", true, &s->ffn_hidden));
@@ -84,10 +99,17 @@ Status ParseFields(const json& j, SyntheticShape* s) {
   GS_RETURN_IF_ERROR(ReadFloat(j, "rms_eps", &s->rms_eps));
   GS_RETURN_IF_ERROR(ReadFloat(j, "query_pre_attn_scalar", &s->query_pre_attn_scalar));
   GS_RETURN_IF_ERROR(ReadFloat(j, "final_logit_softcap", &s->final_softcap));
-  if (j.contains("tied_embedding")) {
-    if (!j["tied_embedding"].is_boolean()) return Status::Error("'tied_embedding' must be a bool");
-    s->tied_embedding = j["tied_embedding"].get<bool>();
-  }
+  GS_RETURN_IF_ERROR(ReadBool(j, "tied_embedding", &s->tied_embedding));
+  GS_RETURN_IF_ERROR(ReadInt(j, "head_dim_global", false, &s->head_dim_global));
+  GS_RETURN_IF_ERROR(ReadInt(j, "num_kv_heads_global", false, &s->num_kv_heads_global));
+  GS_RETURN_IF_ERROR(ReadBool(j, "k_eq_v_global", &s->k_eq_v_global));
+  GS_RETURN_IF_ERROR(ReadFloat(j, "rotary_fraction_global", &s->rotary_fraction_global));
+  GS_RETURN_IF_ERROR(ReadInt(j, "ple_dim", false, &s->ple_dim));
+  GS_RETURN_IF_ERROR(ReadInt(j, "num_kv_shared_layers", false, &s->num_kv_shared_layers));
+  GS_RETURN_IF_ERROR(ReadBool(j, "double_wide_mlp", &s->double_wide_mlp));
+  GS_RETURN_IF_ERROR(ReadInt(j, "num_experts", false, &s->num_experts));
+  GS_RETURN_IF_ERROR(ReadInt(j, "num_experts_used", false, &s->num_experts_used));
+  GS_RETURN_IF_ERROR(ReadInt(j, "expert_ffn_hidden", false, &s->expert_ffn_hidden));
   // The ranges and relations the engine checks, reported against this file.
   StatusOr<ModelConfig> config = SyntheticModelConfig(*s);
   if (!config.ok()) return config.status();

@@ -468,13 +468,7 @@ Status GgufFile::Parse() {
       return Fail(where, ": ", status.message());
     }
   }
-  for (size_t kv_idx = 0; kv_idx < kvs_.size(); ++kv_idx) {
-    const auto [it, inserted] = kv_index_.emplace(kvs_[kv_idx].key, kv_idx);
-    if (!inserted) {
-      return Fail("duplicate metadata key '", kvs_[kv_idx].key, "' (entries #", it->second,
-                  " and #", kv_idx, ")");
-    }
-  }
+  GS_RETURN_IF_ERROR(IndexKvs());
 
   alignment_ = kDefaultAlignment;
   if (const GgufValue* value = Find("general.alignment")) {
@@ -498,13 +492,7 @@ Status GgufFile::Parse() {
       return Fail("tensor #", tensor_idx, name, ": ", status.message());
     }
   }
-  for (size_t tensor_idx = 0; tensor_idx < tensors_.size(); ++tensor_idx) {
-    const auto [it, inserted] = tensor_index_.emplace(tensors_[tensor_idx].name, tensor_idx);
-    if (!inserted) {
-      return Fail("duplicate tensor name '", tensors_[tensor_idx].name, "' (tensors #", it->second,
-                  " and #", tensor_idx, ")");
-    }
-  }
+  GS_RETURN_IF_ERROR(IndexTensors());
 
   // The data section starts at the next alignment boundary after the tensor infos (llama.cpp
   // pads only when there are tensors). pos <= size_ < 2^63 and alignment < 2^32: no wrap.
@@ -540,6 +528,48 @@ Status GgufFile::Parse() {
   }
   for (GgufTensorInfo& info : tensors_) info.data = base_ + data_offset_ + info.offset;
   return Status::Ok();
+}
+
+Status GgufFile::IndexKvs() {
+  for (size_t kv_idx = 0; kv_idx < kvs_.size(); ++kv_idx) {
+    const auto [it, inserted] = kv_index_.emplace(kvs_[kv_idx].key, kv_idx);
+    if (!inserted) {
+      return Fail("duplicate metadata key '", kvs_[kv_idx].key, "' (entries #", it->second,
+                  " and #", kv_idx, ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Status GgufFile::IndexTensors() {
+  for (size_t tensor_idx = 0; tensor_idx < tensors_.size(); ++tensor_idx) {
+    const auto [it, inserted] = tensor_index_.emplace(tensors_[tensor_idx].name, tensor_idx);
+    if (!inserted) {
+      return Fail("duplicate tensor name '", tensors_[tensor_idx].name, "' (tensors #", it->second,
+                  " and #", tensor_idx, ")");
+    }
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<GgufFile>> GgufFile::FromParts(std::string name, std::vector<GgufKv> kvs,
+                                                        std::deque<std::string> strings,
+                                                        std::vector<GgufTensorInfo> tensors) {
+  std::unique_ptr<GgufFile> file(new GgufFile());
+  file->path_ = std::move(name);
+  file->version_ = 3;
+  file->kvs_ = std::move(kvs);
+  file->owned_strings_ = std::move(strings);
+  file->tensors_ = std::move(tensors);
+  uint64_t offset = 0;
+  for (GgufTensorInfo& t : file->tensors_) {
+    t.offset = offset;
+    offset = (offset + t.num_bytes + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
+  }
+  Status status = file->IndexKvs();
+  if (status.ok()) status = file->IndexTensors();
+  if (!status.ok()) return Status::Error(file->path_ + ": " + status.message());
+  return file;
 }
 
 const GgufValue* GgufFile::Find(std::string_view key) const {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,13 @@ class GgufFile {
   // operator new makes it, not to alignment().
   static StatusOr<std::unique_ptr<GgufFile>> FromBytes(std::string name,
                                                        std::vector<uint8_t> bytes);
+  // A file assembled in memory (engine/gguf/gguf_writer.h builds one): the records as given,
+  // string values viewing `strings`, each tensor's data where its record points (the caller
+  // keeps those bytes alive as long as the file). Offsets are laid out as a writer would, at
+  // the default alignment. Refuses duplicate keys or tensor names, as Open does.
+  static StatusOr<std::unique_ptr<GgufFile>> FromParts(std::string name, std::vector<GgufKv> kvs,
+                                                       std::deque<std::string> strings,
+                                                       std::vector<GgufTensorInfo> tensors);
   ~GgufFile();
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
@@ -118,12 +126,15 @@ class GgufFile {
   // Parses base_/size_ and prefixes any error with the path: the tail of Open and FromBytes.
   static StatusOr<std::unique_ptr<GgufFile>> Parsed(std::unique_ptr<GgufFile> file);
   Status Parse();
+  Status IndexKvs();
+  Status IndexTensors();
 
   std::string path_;
   const uint8_t* base_ = nullptr;  // the mapping, or owned_bytes_.data()
   uint64_t size_ = 0;
   bool mapped_ = false;               // base_ must be unmapped
   std::vector<uint8_t> owned_bytes_;  // FromBytes only
+  std::deque<std::string> owned_strings_;  // FromParts only: a deque never moves its elements
   uint32_t version_ = 0;
   uint32_t alignment_ = 32;
   uint64_t data_offset_ = 0;

@@ -126,10 +126,17 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
   const int32_t n_rot_global = OptionalDim(f, p + "rope.dimension_count", head_dim_global);
   const int32_t n_rot_swa = OptionalDim(f, p + "rope.dimension_count_swa", n_rot_global);
 
+  // The vocabulary's size is its token list's; a file without one (tokenizer.ggml.model
+  // "none", as `gemma-serve synth` writes for llama.cpp's benchmarks) states it instead.
   const std::optional<std::vector<std::string_view>> tokens =
       f.GetStringArray("tokenizer.ggml.tokens");
-  if (!tokens || tokens->empty()) return Status::Error("missing tokenizer.ggml.tokens");
-  c.num_vocab = static_cast<int32_t>(tokens->size());
+  if (tokens && !tokens->empty()) {
+    c.num_vocab = static_cast<int32_t>(tokens->size());
+  } else if (f.Find(p + "vocab_size") != nullptr) {
+    GS_RETURN_IF_ERROR(ReadDim(f, p + "vocab_size", kMaxDim, &c.num_vocab));
+  } else {
+    return Status::Error("missing tokenizer.ggml.tokens");
+  }
 
   c.rms_eps = static_cast<float>(f.GetFloat(p + "attention.layer_norm_rms_epsilon").value_or(1e-6));
   c.embed_scale = std::sqrt(static_cast<float>(c.hidden));

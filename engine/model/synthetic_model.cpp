@@ -1,5 +1,7 @@
 #include "engine/model/synthetic_model.h"
 
+#include "engine/gguf/gguf_writer.h"
+
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -57,7 +59,9 @@ Status CheckDim(const char* field, int64_t value, int64_t max) {
   return Status::Ok();
 }
 
-enum class Role { kEmbedding, kOutput, kAttnV, kFfnDown, kOtherMatrix, kNorm };
+// What a tensor is, for its weight type and values. kNorm and kRopeFreqs are small f32 vectors
+// with values of their own; every other role is a matrix of random values.
+enum class Role { kEmbedding, kOutput, kAttnV, kFfnDown, kOtherMatrix, kRouter, kNorm, kRopeFreqs };
 
 GgmlType MixType(WeightMix mix, Role role) {
   switch (mix) {
@@ -93,6 +97,7 @@ GgmlType MixType(WeightMix mix, Role role) {
 // The type a matrix of rows of num_cols values gets: K-quants need rows of whole 256-value
 // super-blocks, and fall back as llama.cpp's quantizer does.
 GgmlType MatrixType(WeightMix mix, Role role, int64_t num_cols) {
+  if (role == Role::kRouter) return GgmlType::kF32;  // llama.cpp's quantizer skips routers
   const GgmlType type = MixType(mix, role);
   if (num_cols % 256 == 0) return type;
   if (type == GgmlType::kQ4_K) return GgmlType::kQ5_0;
@@ -178,6 +183,15 @@ void FillBlocks(const BlockRecipe& r, uint8_t* blocks, uint64_t first_block_idx,
                 uint64_t num_blocks, uint64_t seed) {
   uint64_t state = seed;
   const uint64_t num_bytes = num_blocks * static_cast<uint64_t>(r.block_bytes);
+  if (r.type == GgmlType::kF32) {
+    const double step = r.sigma * std::sqrt(12.0) * 0x1.0p-53;  // uniform, mean 0, sd sigma
+    float* values = reinterpret_cast<float*>(blocks);
+    for (uint64_t k = 0; k < num_bytes / 4; ++k) {
+      values[k] = static_cast<float>((static_cast<double>(SplitMix64(state) >> 11) - 0x1.0p52) *
+                                     step);
+    }
+    return;
+  }
   if (r.type == GgmlType::kF16 || r.type == GgmlType::kBF16) {
     // Four 16-bit uniforms per random word.
     const float step = r.sigma * std::sqrt(3.0f) / 32768.0f;
@@ -246,37 +260,175 @@ void FillPool(const BlockRecipe& r, uint8_t* bytes, uint64_t num_blocks, uint64_
   for (std::thread& t : threads) t.join();
 }
 
+// What the writer of a file decides per layer; ModelConfig::FromGguf derives the same from the
+// metadata and the tensor list, which is what the shipped-shape tests check.
+struct LayerPlan {
+  bool slides = false;
+  int32_t head_dim = 0;
+  int32_t num_kv_heads = 0;
+  int32_t ffn_hidden = 0;
+  bool stores_kv = true;  // false: reads an earlier layer's cache (KV sharing), no attn_k/attn_v
+  bool has_v = true;      // false: K=V, no attn_v
+};
+
+bool IsGemma4(const SyntheticShape& s) { return s.architecture == "gemma4"; }
+
+int32_t HeadDimGlobal(const SyntheticShape& s) {
+  return s.head_dim_global > 0 ? s.head_dim_global : s.head_dim;
+}
+
+std::vector<LayerPlan> PlanLayers(const SyntheticShape& s) {
+  const bool gemma4 = IsGemma4(s);
+  const int32_t first_shared = s.num_layers - s.num_kv_shared_layers;
+  std::vector<LayerPlan> plans(s.num_layers);
+  for (int32_t i = 0; i < s.num_layers; ++i) {
+    LayerPlan& l = plans[i];
+    l.slides = s.sliding_window > 0 && i % s.sliding_window_period < s.sliding_window_period - 1 &&
+               !(gemma4 && i == s.num_layers - 1);
+    l.head_dim = l.slides ? s.head_dim : HeadDimGlobal(s);
+    l.num_kv_heads =
+        l.slides || s.num_kv_heads_global == 0 ? s.num_kv_heads : s.num_kv_heads_global;
+    l.stores_kv = i < first_shared;
+    l.has_v = l.stores_kv && !(s.k_eq_v_global && !l.slides);
+    l.ffn_hidden = s.double_wide_mlp && !l.stores_kv ? 2 * s.ffn_hidden : s.ffn_hidden;
+  }
+  return plans;
+}
+
+// The metadata llama.cpp's converter writes for this shape (the keys ModelConfig::FromGguf and
+// llama.cpp's loader read), with no vocabulary: tokenizer.ggml.model "none" and a vocab_size.
+void AddMetadata(const SyntheticShape& s, const std::vector<LayerPlan>& plans, GgufBuilder& b) {
+  const bool gemma4 = IsGemma4(s);
+  const std::string p = s.architecture + ".";
+  b.SetString("general.architecture", s.architecture);
+  b.SetString("general.name", s.name);
+  b.SetUint32(p + "block_count", s.num_layers);
+  b.SetUint32(p + "context_length", s.context_length);
+  b.SetUint32(p + "embedding_length", s.hidden);
+  b.SetUint32(p + "vocab_size", s.num_vocab);
+  // Scalars unless the layers differ, as the converter writes them.
+  auto per_layer = [&](const std::string& key, int32_t LayerPlan::*field) {
+    std::vector<int32_t> values;
+    for (const LayerPlan& l : plans) values.push_back(l.*field);
+    if (std::all_of(values.begin(), values.end(), [&](int32_t v) { return v == values[0]; })) {
+      b.SetUint32(key, values[0]);
+    } else {
+      b.SetInt32Array(key, values);
+    }
+  };
+  per_layer(p + "feed_forward_length", &LayerPlan::ffn_hidden);
+  b.SetUint32(p + "attention.head_count", s.num_heads);
+  per_layer(p + "attention.head_count_kv", &LayerPlan::num_kv_heads);
+  b.SetUint32(p + "attention.key_length", HeadDimGlobal(s));
+  b.SetUint32(p + "attention.value_length", HeadDimGlobal(s));
+  b.SetFloat32(p + "attention.layer_norm_rms_epsilon", s.rms_eps);
+  b.SetUint32(p + "attention.sliding_window", s.sliding_window);
+  b.SetFloat32(p + "rope.freq_base", s.rope_base_global);
+  b.SetFloat32(p + "rope.freq_base_swa", s.rope_base_local);
+  if (s.rope_scaling_factor != 1) {
+    b.SetString(p + "rope.scaling.type", "linear");
+    b.SetFloat32(p + "rope.scaling.factor", s.rope_scaling_factor);
+  }
+  if (s.final_softcap > 0) b.SetFloat32(p + "final_logit_softcapping", s.final_softcap);
+  if (gemma4) {
+    b.SetUint32(p + "attention.key_length_swa", s.head_dim);
+    b.SetUint32(p + "attention.value_length_swa", s.head_dim);
+    b.SetUint32(p + "rope.dimension_count", HeadDimGlobal(s));
+    b.SetUint32(p + "rope.dimension_count_swa", s.head_dim);
+    std::vector<bool> sliding;
+    for (const LayerPlan& l : plans) sliding.push_back(l.slides);
+    b.SetBoolArray(p + "attention.sliding_window_pattern", sliding);
+    b.SetUint32(p + "attention.shared_kv_layers", s.num_kv_shared_layers);
+    b.SetUint32(p + "embedding_length_per_layer_input", s.ple_dim);
+    if (s.num_experts > 0) {
+      b.SetUint32(p + "expert_count", s.num_experts);
+      b.SetUint32(p + "expert_used_count", s.num_experts_used);
+      b.SetUint32(p + "expert_feed_forward_length", s.expert_ffn_hidden);
+    }
+  } else {
+    if (s.sliding_window_period != 6) {
+      b.SetUint32(p + "attention.sliding_window_pattern", s.sliding_window_period);
+    }
+    // Gemma 3's scale is not in its files (FromGguf infers it); a shape that names one states it.
+    if (s.query_pre_attn_scalar > 0) {
+      b.SetFloat32(p + "attention.scale", 1.0f / std::sqrt(s.query_pre_attn_scalar));
+    }
+  }
+  b.SetString("tokenizer.ggml.model", "none");
+}
+
 struct TensorSpec {
   std::string name;
   Role role;
-  int64_t num_cols, num_rows;
+  int64_t num_cols, num_rows, num_mats = 1;
 };
 
-std::vector<TensorSpec> TensorSpecs(const ModelConfig& c, bool tied_embedding) {
+// The tensors, named and shaped as gemma-arch.md §3.3 / §4.2 list them.
+std::vector<TensorSpec> TensorSpecs(const SyntheticShape& s, const std::vector<LayerPlan>& plans) {
+  const int64_t d = s.hidden;
   std::vector<TensorSpec> specs;
-  specs.push_back({"token_embd.weight", Role::kEmbedding, c.hidden, c.num_vocab});
-  for (int32_t i = 0; i < c.num_layers; ++i) {
-    const LayerConfig& l = c.layers[i];
-    const int64_t q_width = int64_t{c.num_heads} * l.head_dim;
+  specs.push_back({"token_embd.weight", Role::kEmbedding, d, s.num_vocab});
+  if (IsGemma4(s)) specs.push_back({"rope_freqs.weight", Role::kRopeFreqs, HeadDimGlobal(s) / 2, 1});
+  const int64_t ple_width = int64_t{s.ple_dim} * s.num_layers;
+  if (s.ple_dim > 0) {
+    specs.push_back({"per_layer_token_embd.weight", Role::kEmbedding, ple_width, s.num_vocab});
+    specs.push_back({"per_layer_model_proj.weight", Role::kOtherMatrix, d, ple_width});
+    specs.push_back({"per_layer_proj_norm.weight", Role::kNorm, s.ple_dim, 1});
+  }
+  for (int32_t i = 0; i < s.num_layers; ++i) {
+    const LayerPlan& l = plans[i];
+    const int64_t q_width = int64_t{s.num_heads} * l.head_dim;
     const int64_t kv_width = int64_t{l.num_kv_heads} * l.head_dim;
     const std::string p = "blk." + std::to_string(i) + ".";
-    specs.push_back({p + "attn_norm.weight", Role::kNorm, c.hidden, 1});
-    specs.push_back({p + "attn_q.weight", Role::kOtherMatrix, c.hidden, q_width});
-    specs.push_back({p + "attn_k.weight", Role::kOtherMatrix, c.hidden, kv_width});
-    specs.push_back({p + "attn_v.weight", Role::kAttnV, c.hidden, kv_width});
+    specs.push_back({p + "attn_norm.weight", Role::kNorm, d, 1});
+    specs.push_back({p + "attn_q.weight", Role::kOtherMatrix, d, q_width});
+    if (l.stores_kv) specs.push_back({p + "attn_k.weight", Role::kOtherMatrix, d, kv_width});
+    if (l.has_v) specs.push_back({p + "attn_v.weight", Role::kAttnV, d, kv_width});
     specs.push_back({p + "attn_q_norm.weight", Role::kNorm, l.head_dim, 1});
-    specs.push_back({p + "attn_k_norm.weight", Role::kNorm, l.head_dim, 1});
-    specs.push_back({p + "attn_output.weight", Role::kOtherMatrix, q_width, c.hidden});
-    specs.push_back({p + "post_attention_norm.weight", Role::kNorm, c.hidden, 1});
-    specs.push_back({p + "ffn_norm.weight", Role::kNorm, c.hidden, 1});
-    specs.push_back({p + "ffn_gate.weight", Role::kOtherMatrix, c.hidden, l.ffn_hidden});
-    specs.push_back({p + "ffn_up.weight", Role::kOtherMatrix, c.hidden, l.ffn_hidden});
-    specs.push_back({p + "ffn_down.weight", Role::kFfnDown, l.ffn_hidden, c.hidden});
-    specs.push_back({p + "post_ffw_norm.weight", Role::kNorm, c.hidden, 1});
+    if (l.stores_kv) specs.push_back({p + "attn_k_norm.weight", Role::kNorm, l.head_dim, 1});
+    specs.push_back({p + "attn_output.weight", Role::kOtherMatrix, q_width, d});
+    specs.push_back({p + "post_attention_norm.weight", Role::kNorm, d, 1});
+    specs.push_back({p + "ffn_norm.weight", Role::kNorm, d, 1});
+    specs.push_back({p + "ffn_gate.weight", Role::kOtherMatrix, d, l.ffn_hidden});
+    specs.push_back({p + "ffn_up.weight", Role::kOtherMatrix, d, l.ffn_hidden});
+    specs.push_back({p + "ffn_down.weight", Role::kFfnDown, l.ffn_hidden, d});
+    specs.push_back({p + "post_ffw_norm.weight", Role::kNorm, d, 1});
+    if (!IsGemma4(s)) continue;
+    specs.push_back({p + "layer_output_scale.weight", Role::kNorm, 1, 1});
+    if (s.num_experts > 0) {
+      const int64_t e = s.num_experts, fe = s.expert_ffn_hidden;
+      specs.push_back({p + "ffn_gate_inp.weight", Role::kRouter, d, e});
+      specs.push_back({p + "ffn_gate_inp.scale", Role::kNorm, d, 1});
+      specs.push_back({p + "pre_ffw_norm_2.weight", Role::kNorm, d, 1});
+      specs.push_back({p + "post_ffw_norm_1.weight", Role::kNorm, d, 1});
+      specs.push_back({p + "post_ffw_norm_2.weight", Role::kNorm, d, 1});
+      specs.push_back({p + "ffn_gate_up_exps.weight", Role::kOtherMatrix, d, 2 * fe, e});
+      specs.push_back({p + "ffn_down_exps.weight", Role::kFfnDown, fe, d, e});
+      specs.push_back({p + "ffn_down_exps.scale", Role::kNorm, e, 1});
+    }
+    if (s.ple_dim > 0) {
+      specs.push_back({p + "inp_gate.weight", Role::kOtherMatrix, d, s.ple_dim});
+      specs.push_back({p + "proj.weight", Role::kOtherMatrix, s.ple_dim, d});
+      specs.push_back({p + "post_norm.weight", Role::kNorm, d, 1});
+    }
   }
-  specs.push_back({"output_norm.weight", Role::kNorm, c.hidden, 1});
-  if (!tied_embedding) specs.push_back({"output.weight", Role::kOutput, c.hidden, c.num_vocab});
+  specs.push_back({"output_norm.weight", Role::kNorm, d, 1});
+  if (!s.tied_embedding) specs.push_back({"output.weight", Role::kOutput, d, s.num_vocab});
   return specs;
+}
+
+bool IsVector(Role role) { return role == Role::kNorm || role == Role::kRopeFreqs; }
+
+GgufTensorInfo TensorRecord(const TensorSpec& spec, GgmlType type) {
+  GgufTensorInfo t;
+  t.name = spec.name;
+  t.type = type;
+  t.ne[0] = spec.num_cols;
+  t.ne[1] = spec.num_rows;
+  t.ne[2] = spec.num_mats;
+  t.num_dims = spec.num_mats > 1 ? 3 : spec.num_rows > 1 ? 2 : 1;
+  t.num_bytes = RowBytes(type, spec.num_cols) * static_cast<uint64_t>(t.num_rows());
+  return t;
 }
 
 // 64-byte aligned, uninitialized host memory; large pools ask for transparent huge pages, as
@@ -329,7 +481,14 @@ const char* WeightMixName(WeightMix mix) {
   return "?";
 }
 
-StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
+namespace {
+
+Status CheckShape(const SyntheticShape& s) {
+  const bool gemma4 = IsGemma4(s);
+  if (s.architecture != "gemma3" && !gemma4) {
+    return Status::Error("architecture '" + s.architecture +
+                         "' has no synthetic model (supported: gemma3, gemma4)");
+  }
   GS_RETURN_IF_ERROR(CheckDim("num_layers", s.num_layers, kMaxLayers));
   GS_RETURN_IF_ERROR(CheckDim("hidden", s.hidden, kMaxDim));
   GS_RETURN_IF_ERROR(CheckDim("ffn_hidden", s.ffn_hidden, kMaxDim));
@@ -355,40 +514,66 @@ StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
   if (!(s.rms_eps > 0)) return Status::Error("rms_eps must be positive");
   if (!(s.query_pre_attn_scalar >= 0)) return Status::Error("query_pre_attn_scalar must be >= 0");
   if (!(s.final_softcap >= 0)) return Status::Error("final_softcap must be >= 0");
-
-  ModelConfig c;
-  c.architecture = "gemma3";
-  c.name = s.name;
-  c.num_layers = s.num_layers;
-  c.hidden = s.hidden;
-  c.num_heads = s.num_heads;
-  c.num_vocab = s.num_vocab;
-  c.context_length = s.context_length;
-  c.sliding_window = s.sliding_window;
-  c.rms_eps = s.rms_eps;
-  c.embed_scale = std::sqrt(static_cast<float>(s.hidden));
-  const float pre_attn =
-      s.query_pre_attn_scalar > 0 ? s.query_pre_attn_scalar : static_cast<float>(s.head_dim);
-  c.attn_scale = 1.0f / std::sqrt(pre_attn);
-  c.final_softcap = s.final_softcap;
-  // The period rule of ModelConfig::FromGguf: every period-th layer is global.
-  c.layers.assign(s.num_layers, LayerConfig{});
-  for (int32_t i = 0; i < s.num_layers; ++i) {
-    LayerConfig& l = c.layers[i];
-    const bool slides =
-        s.sliding_window > 0 && i % s.sliding_window_period < s.sliding_window_period - 1;
-    l.kind = slides ? AttentionKind::kSliding : AttentionKind::kGlobal;
-    l.window = slides ? s.sliding_window : 0;
-    l.head_dim = s.head_dim;
-    l.num_kv_heads = s.num_kv_heads;
-    l.ffn_hidden = s.ffn_hidden;
-    l.rope.base = slides ? s.rope_base_local : s.rope_base_global;
-    l.rope.freq_scale = slides ? 1.0f : 1.0f / s.rope_scaling_factor;
-    l.rope.n_rot = s.head_dim;
-    l.kv_layer = i;
+  const bool has_gemma4_fields = s.head_dim_global != 0 || s.num_kv_heads_global != 0 ||
+                                 s.k_eq_v_global || s.rotary_fraction_global != 1 ||
+                                 s.ple_dim != 0 || s.num_kv_shared_layers != 0 ||
+                                 s.double_wide_mlp || s.num_experts != 0;
+  if (!gemma4) {
+    if (has_gemma4_fields) return Status::Error("Gemma 4's fields need architecture gemma4");
+    return Status::Ok();
   }
-  GS_RETURN_IF_ERROR(c.AssignKvGroups());
-  return c;
+  if (s.query_pre_attn_scalar != 0) {
+    return Status::Error("query_pre_attn_scalar: Gemma 4 does not scale q (it norms q instead)");
+  }
+  if (s.head_dim_global != 0) {
+    GS_RETURN_IF_ERROR(CheckDim("head_dim_global", s.head_dim_global, 4096));
+    if (s.head_dim_global % 2 != 0) return Status::Error("head_dim_global must be even");
+  }
+  if (s.num_kv_heads_global != 0) {
+    GS_RETURN_IF_ERROR(CheckDim("num_kv_heads_global", s.num_kv_heads_global, 4096));
+    if (s.num_heads % s.num_kv_heads_global != 0) {
+      return Status::Error("num_heads must be a multiple of num_kv_heads_global");
+    }
+  }
+  if (!(s.rotary_fraction_global > 0) || s.rotary_fraction_global > 1) {
+    return Status::Error("rotary_fraction_global must be in (0, 1]");
+  }
+  if (s.ple_dim < 0 || s.ple_dim > 4096) return Status::Error("ple_dim is out of range [0, 4096]");
+  if (s.num_kv_shared_layers < 0 || s.num_kv_shared_layers >= s.num_layers) {
+    return Status::Error("num_kv_shared_layers must be in [0, num_layers)");
+  }
+  if (s.num_experts != 0) {
+    GS_RETURN_IF_ERROR(CheckDim("num_experts", s.num_experts, 4096));
+    GS_RETURN_IF_ERROR(CheckDim("num_experts_used", s.num_experts_used, s.num_experts));
+    GS_RETURN_IF_ERROR(CheckDim("expert_ffn_hidden", s.expert_ffn_hidden, kMaxDim));
+  } else if (s.num_experts_used != 0 || s.expert_ffn_hidden != 0) {
+    return Status::Error("num_experts_used and expert_ffn_hidden need num_experts");
+  }
+  return Status::Ok();
+}
+
+// The converter's rope_freqs for proportional RoPE: 1 for the pairs that turn, 1e30 (no turn)
+// for the rest.
+float RopeFreqFactor(const SyntheticShape& s, int64_t pair_idx, int64_t num_pairs) {
+  const auto num_turning =
+      static_cast<int64_t>(std::lround(s.rotary_fraction_global * static_cast<float>(num_pairs)));
+  return pair_idx < num_turning ? 1.0f : 1e30f;
+}
+
+}  // namespace
+
+StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
+  GS_RETURN_IF_ERROR(CheckShape(s));
+  // The file without data: FromGguf reads only the metadata and which tensors exist.
+  const std::vector<LayerPlan> plans = PlanLayers(s);
+  GgufBuilder builder;
+  AddMetadata(s, plans, builder);
+  for (const TensorSpec& spec : TensorSpecs(s, plans)) {
+    builder.AddTensor(TensorRecord(spec, GgmlType::kF32));
+  }
+  StatusOr<std::unique_ptr<GgufFile>> file = builder.Build(s.name);
+  if (!file.ok()) return file.status();
+  return ModelConfig::FromGguf(**file);
 }
 
 void SyntheticModel::AlignedFree::operator()(uint8_t* p) const { std::free(p); }
@@ -396,16 +581,16 @@ void SyntheticModel::AlignedFree::operator()(uint8_t* p) const { std::free(p); }
 StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const SyntheticShape& shape,
                                                                  const SyntheticOptions& options,
                                                                  Backend& backend) {
-  StatusOr<ModelConfig> config = SyntheticModelConfig(shape);
-  if (!config.ok()) return config.status();
+  GS_RETURN_IF_ERROR(SyntheticModelConfig(shape).status());
   const double t0 = Now();
   std::unique_ptr<SyntheticModel> m(new SyntheticModel());
-  const std::vector<TensorSpec> specs = TensorSpecs(*config, shape.tied_embedding);
+  const std::vector<LayerPlan> plans = PlanLayers(shape);
+  const std::vector<TensorSpec> specs = TensorSpecs(shape, plans);
   const int num_threads = options.num_threads > 0
                               ? options.num_threads
                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 
-  // Matrices of one (type, row length) share a recipe and a pool; norms get bytes of their own.
+  // Matrices of one (type, row length) share a recipe and a pool; vectors share one f32 pool.
   struct Pool {
     BlockRecipe recipe;
     std::vector<size_t> tensor_idxs;
@@ -415,34 +600,27 @@ StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const Synthetic
   std::vector<Pool> pools;
   std::vector<uint64_t> tensor_offset(specs.size(), 0);
   std::vector<size_t> tensor_pool(specs.size(), 0);
-  m->tensors_.resize(specs.size());
-  uint64_t norm_floats = 0;
+  std::vector<GgufTensorInfo> tensors(specs.size());
+  uint64_t vector_floats = 0;
   for (size_t i = 0; i < specs.size(); ++i) {
     const TensorSpec& s = specs[i];
-    GgufTensorInfo& t = m->tensors_[i];
-    t.name = s.name;
-    t.ne[0] = s.num_cols;
-    t.ne[1] = s.num_rows;
-    t.num_dims = s.num_rows == 1 ? 1 : 2;
-    if (s.role == Role::kNorm) {
-      t.type = GgmlType::kF32;
-      t.num_bytes = sizeof(float) * static_cast<uint64_t>(s.num_cols);
-      tensor_offset[i] = norm_floats;
-      norm_floats += static_cast<uint64_t>(s.num_cols);
+    if (IsVector(s.role)) {
+      tensors[i] = TensorRecord(s, GgmlType::kF32);
+      tensor_offset[i] = vector_floats;
+      vector_floats += static_cast<uint64_t>(s.num_cols);
       continue;
     }
-    t.type = MatrixType(options.mix, s.role, s.num_cols);
-    const TypeTraits& traits = GetTypeTraits(t.type);
+    const GgmlType type = MatrixType(options.mix, s.role, s.num_cols);
+    const TypeTraits& traits = GetTypeTraits(type);
     if (s.num_cols % traits.block_elems != 0) {
       return Status::Error("tensor " + s.name + ": rows of " + std::to_string(s.num_cols) +
                            " values are not whole " + traits.name + " blocks of " +
                            std::to_string(traits.block_elems));
     }
-    t.num_bytes = RowBytes(t.type, s.num_cols) * static_cast<uint64_t>(s.num_rows);
-    auto [it, inserted] = pool_of_key.try_emplace({t.type, s.num_cols}, pools.size());
+    tensors[i] = TensorRecord(s, type);
+    auto [it, inserted] = pool_of_key.try_emplace({type, s.num_cols}, pools.size());
     if (inserted) {
-      pools.push_back(
-          {MakeRecipe(t.type, 1.0 / std::sqrt(static_cast<double>(s.num_cols))), {}, 0});
+      pools.push_back({MakeRecipe(type, 1.0 / std::sqrt(static_cast<double>(s.num_cols))), {}, 0});
     }
     tensor_pool[i] = it->second;
     pools[it->second].tensor_idxs.push_back(i);
@@ -458,14 +636,13 @@ StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const Synthetic
       const size_t i = p.tensor_idxs[k];
       const uint64_t offset = options.share_bytes ? k * unit : end;
       tensor_offset[i] = offset;
-      end = std::max(end, round_up(offset + m->tensors_[i].num_bytes));
+      end = std::max(end, round_up(offset + tensors[i].num_bytes));
     }
     p.num_bytes = end;
   }
 
-  // Pool 0..n-1 for the matrices, then one for the norms.
-  for (size_t p_idx = 0; p_idx < pools.size(); ++p_idx) {
-    Pool& p = pools[p_idx];
+  // Pool 0..n-1 for the matrices, then one for the vectors.
+  for (Pool& p : pools) {
     uint8_t* bytes = AllocatePool(p.num_bytes);
     if (bytes == nullptr) {
       return Status::Error("cannot allocate " + std::to_string(p.num_bytes >> 20) +
@@ -474,50 +651,48 @@ StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const Synthetic
     m->pools_.emplace_back(bytes);
     m->pool_bytes_.push_back(p.num_bytes);
     const uint64_t key = (static_cast<uint64_t>(p.recipe.type) << 32) ^
-                         static_cast<uint64_t>(m->tensors_[p.tensor_idxs[0]].ne[0]);
+                         static_cast<uint64_t>(tensors[p.tensor_idxs[0]].ne[0]);
     FillPool(p.recipe, bytes, p.num_bytes / static_cast<uint64_t>(p.recipe.block_bytes),
              MixSeed(options.seed, key), num_threads);
   }
-  const uint64_t norm_bytes = (sizeof(float) * std::max<uint64_t>(norm_floats, 1) + 63) / 64 * 64;
-  auto* norms = static_cast<uint8_t*>(std::aligned_alloc(64, norm_bytes));
-  if (norms == nullptr) return Status::Error("cannot allocate synthetic norm weights");
-  m->pools_.emplace_back(norms);
-  m->pool_bytes_.push_back(norm_bytes);
+  const uint64_t vector_bytes =
+      (sizeof(float) * std::max<uint64_t>(vector_floats, 1) + 63) / 64 * 64;
+  auto* vectors = static_cast<uint8_t*>(std::aligned_alloc(64, vector_bytes));
+  if (vectors == nullptr) return Status::Error("cannot allocate synthetic norm weights");
+  m->pools_.emplace_back(vectors);
+  m->pool_bytes_.push_back(vector_bytes);
+  GgufBuilder builder;
+  AddMetadata(shape, plans, builder);
   for (size_t i = 0; i < specs.size(); ++i) {
-    GgufTensorInfo& t = m->tensors_[i];
-    if (specs[i].role == Role::kNorm) {
-      float* values = reinterpret_cast<float*>(norms) + tensor_offset[i];
+    GgufTensorInfo& t = tensors[i];
+    if (IsVector(specs[i].role)) {
+      float* values = reinterpret_cast<float*>(vectors) + tensor_offset[i];
       uint64_t state = MixSeed(options.seed, HashName(t.name));
       for (int64_t k = 0; k < t.ne[0]; ++k) {
         const double u = static_cast<double>(SplitMix64(state) >> 11) * 0x1.0p-53;
-        values[k] = static_cast<float>(0.9 + 0.2 * u);
+        values[k] = specs[i].role == Role::kRopeFreqs ? RopeFreqFactor(shape, k, t.ne[0])
+                                                       : static_cast<float>(0.9 + 0.2 * u);
       }
       t.data = reinterpret_cast<const uint8_t*>(values);
     } else {
       t.data = m->pools_[tensor_pool[i]].get() + tensor_offset[i];
     }
-    t.offset = 0;
-    m->tensor_index_.emplace(t.name, i);
+    builder.AddTensor(std::move(t));
   }
+  StatusOr<std::unique_ptr<GgufFile>> file = builder.Build(shape.name);
+  if (!file.ok()) return file.status();
+  m->file_ = std::move(file).value();
   m->generate_seconds_ = Now() - t0;
 
-  const SyntheticModel* self = m.get();
-  StatusOr<std::unique_ptr<Model>> model = LoadModel(
-      std::move(config).value(), [self](const std::string& name) { return self->FindTensor(name); },
-      backend);
+  StatusOr<std::unique_ptr<Model>> model = LoadModel(*m->file_, backend);
   if (!model.ok()) return model.status();
   m->model_ = std::move(model).value();
   return m;
 }
 
-const GgufTensorInfo* SyntheticModel::FindTensor(const std::string& name) const {
-  const auto it = tensor_index_.find(name);
-  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
-}
-
 uint64_t SyntheticModel::num_weight_bytes() const {
   uint64_t n = 0;
-  for (const GgufTensorInfo& t : tensors_) n += t.num_bytes;
+  for (const GgufTensorInfo& t : file_->tensors()) n += t.num_bytes;
   return n;
 }
 
@@ -529,7 +704,7 @@ uint64_t SyntheticModel::num_host_bytes() const {
 
 int64_t SyntheticModel::num_params() const {
   int64_t n = 0;
-  for (const GgufTensorInfo& t : tensors_) n += t.num_elems();
+  for (const GgufTensorInfo& t : file_->tensors()) n += t.num_elems();
   return n;
 }
 

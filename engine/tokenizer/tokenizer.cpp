@@ -115,6 +115,11 @@ int32_t ReadTokenId(const GgufFile& file, std::string_view key, int32_t default_
 StatusOr<TokenizerModel> ResolveTokenizerModel(std::string_view model, std::string_view pre,
                                                bool has_merges) {
   if (model == "gemma4") return TokenizerModel::kGemma4Bpe;
+  if (model == "none" || model == "no_vocab") {
+    return Status::Error("the file has no vocabulary (tokenizer.ggml.model \"" +
+                         std::string(model) +
+                         "\", as `gemma-serve synth` writes): it can be benchmarked, not served");
+  }
   if (model == "llama") {
     // Some converters label Gemma 4's tokenizer "llama" and tell it apart only by the
     // pre-tokenizer; without merges it could not be BPE, so it stays SentencePiece.

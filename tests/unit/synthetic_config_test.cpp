@@ -66,7 +66,11 @@ TEST(SyntheticConfigTest, BadFilesNameTheProblem) {
   EXPECT_EQ(error("{" + base + R"(, "context_length": 128, "hiden": 1})"),
             "x.json: unknown field 'hiden'");
   EXPECT_EQ(error("{" + base + R"(, "context_length": 128, "architecture": "llama"})"),
-            "x.json: architecture 'llama' has no synthetic model (supported: gemma3)");
+            "x.json: architecture 'llama' has no synthetic model (supported: gemma3, gemma4)");
+  EXPECT_EQ(error("{" + base + R"(, "context_length": 128, "ple_dim": 16})"),
+            "x.json: Gemma 4's fields need architecture gemma4");
+  EXPECT_EQ(error("{" + base + R"(, "context_length": 128, "k_eq_v_global": "yes"})"),
+            "x.json: 'k_eq_v_global' must be a bool");
   EXPECT_EQ(error("{" + base + R"(, "context_length": 128, "tied_embedding": 1})"),
             "x.json: 'tied_embedding' must be a bool");
   EXPECT_NE(error("{" + base + R"(, "context_length": 128, "num_kv_heads": 3})")
@@ -76,6 +80,56 @@ TEST(SyntheticConfigTest, BadFilesNameTheProblem) {
   EXPECT_EQ(error("[1, 2]"), "x.json: expected a JSON object");
   EXPECT_NE(LoadSyntheticShape("/nonexistent/shape.json").status().message().find("cannot read"),
             std::string::npos);
+}
+
+// The Gemma 4 family as the GGUF metadata describes it (gemma-arch.md §4.3): per-layer head dims,
+// KV heads, K=V, KV sharing, double-wide MLPs, per-layer embeddings and experts, read back
+// through ModelConfig::FromGguf.
+TEST(SyntheticConfigTest, ShippedGemma4ShapesParse) {
+  struct Want {
+    const char* file;
+    int32_t num_layers, hidden, period, window;
+    int32_t kv_heads_sliding, kv_heads_global;
+    bool k_eq_v;
+    int32_t num_shared, ple_dim, num_experts;
+    size_t num_kv_groups;
+  } wants[] = {
+      {"gemma4-e2b.json", 35, 1536, 5, 512, 1, 1, false, 20, 256, 0, 2},
+      {"gemma4-e4b.json", 42, 2560, 6, 512, 2, 2, false, 18, 256, 0, 2},
+      {"gemma4-12b-unified.json", 48, 3840, 6, 1024, 8, 4, true, 0, 0, 0, 2},
+      {"gemma4-26b-a4b.json", 30, 2816, 6, 1024, 8, 2, true, 0, 0, 128, 2},
+      {"gemma4-31b.json", 60, 5376, 6, 1024, 16, 4, true, 0, 0, 0, 2},
+  };
+  for (const Want& w : wants) {
+    SCOPED_TRACE(w.file);
+    StatusOr<SyntheticShape> s = LoadSyntheticShape(kDir + w.file);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    StatusOr<ModelConfig> c = SyntheticModelConfig(*s);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    EXPECT_EQ(c->architecture, "gemma4");
+    EXPECT_EQ(c->num_layers, w.num_layers);
+    EXPECT_EQ(c->hidden, w.hidden);
+    EXPECT_EQ(c->num_vocab, 262144);
+    EXPECT_EQ(c->attn_scale, 1.0f);
+    EXPECT_EQ(c->final_softcap, 30.0f);
+    EXPECT_EQ(c->ple_dim, w.ple_dim);
+    EXPECT_EQ(c->num_experts, w.num_experts);
+    EXPECT_EQ(c->kv_groups.size(), w.num_kv_groups);
+    const int32_t first_shared = w.num_layers - w.num_shared;
+    for (int32_t i = 0; i < c->num_layers; ++i) {
+      SCOPED_TRACE(i);
+      const LayerConfig& l = c->layers[i];
+      const bool global = i % w.period == w.period - 1 || i == w.num_layers - 1;
+      EXPECT_EQ(l.kind == AttentionKind::kGlobal, global);
+      EXPECT_EQ(l.window, global ? 0 : w.window);
+      EXPECT_EQ(l.head_dim, global ? 512 : 256);
+      EXPECT_EQ(l.num_kv_heads, global ? w.kv_heads_global : w.kv_heads_sliding);
+      EXPECT_EQ(l.rope.n_rot, l.head_dim);
+      EXPECT_EQ(l.rope.uses_freq_factors, global);
+      EXPECT_EQ(l.k_eq_v, global && w.k_eq_v);
+      EXPECT_EQ(l.kv_layer < i, i >= first_shared);
+    }
+  }
 }
 
 TEST(SyntheticConfigTest, NameDefaultsToTheFileStem) {

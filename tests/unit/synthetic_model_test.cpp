@@ -1,18 +1,22 @@
-// Synthetic models (engine/model/synthetic_model.h): the config follows the shape, every weight
-// type decodes to values of the promised spread and loads on the CPU backend, a forward pass
-// gives finite logits of a sane spread (also 48 layers deep), and the weights depend on the seed
-// only (not on the number of generation threads).
+// Synthetic models (engine/model/synthetic_model.h): the config follows the shape (Gemma 3's and
+// each Gemma 4 variant's), every weight type decodes to values of the promised spread and loads
+// on the CPU backend, a forward pass gives finite logits of a sane spread (also 48 layers deep),
+// the weights depend on the seed only (not on the number of generation threads), and the model
+// written as a GGUF file (what `gemma-serve synth` does) loads back to the very same logits.
 #include "engine/model/synthetic_model.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 #include <vector>
 
 #include "engine/cpu/cpu_backend.h"
 #include "engine/engine.h"
+#include "engine/gguf/gguf_writer.h"
 #include "engine/run_request.h"
 #include "kernels/ref/quant_ref.h"
 #include "tests/unit/gemma3_270m_shape.h"
@@ -44,12 +48,11 @@ Stats Moments(const std::vector<float>& v) {
 }
 
 // Logits after a short prompt, through the Engine as the benchmark runs it.
-std::vector<float> PromptLogits(const SyntheticModel& m, CpuBackend& backend,
-                                std::vector<int32_t> prompt) {
+std::vector<float> PromptLogits(const Model& m, CpuBackend& backend, std::vector<int32_t> prompt) {
   EngineOptions options;
   options.kv_cache_bytes = int64_t{32} << 20;
   options.max_num_seqs = 1;
-  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(m.model(), backend, options);
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::Create(m, backend, options);
   EXPECT_TRUE(engine.ok()) << engine.status().message();
   if (!engine.ok()) return {};
   std::vector<float> logits;
@@ -62,6 +65,11 @@ std::vector<float> PromptLogits(const SyntheticModel& m, CpuBackend& backend,
   EXPECT_NE(result.finish, FinishReason::kError) << result.error;
   EXPECT_EQ(logits.size(), static_cast<size_t>(m.config().num_vocab));
   return logits;
+}
+
+std::vector<float> PromptLogits(const SyntheticModel& m, CpuBackend& backend,
+                                std::vector<int32_t> prompt) {
+  return PromptLogits(m.model(), backend, std::move(prompt));
 }
 
 const std::vector<int32_t> kPrompt = {2, 17, 4000, 123, 9, 9, 3071, 1};
@@ -291,6 +299,152 @@ TEST(SyntheticModelTest, DeepModelStaysFinite) {
     EXPECT_GT(st.sd, 0.3) << WeightMixName(mix);
     EXPECT_LT(st.sd, 3.0) << WeightMixName(mix);
   }
+}
+
+// Small Gemma 4 shapes, one per variant, narrow enough to run in milliseconds: a 12B-Unified-like
+// dense stack (K=V on global layers, wider global heads, proportional RoPE), an E2B-like one
+// (per-layer embeddings, KV sharing, double-wide MLPs) and a 26B-A4B-like mixture of experts.
+enum class Gemma4Kind { kUnified, kE2b, kMoe };
+
+SyntheticShape SmallGemma4(Gemma4Kind kind) {
+  SyntheticShape s;
+  s.architecture = "gemma4";
+  s.name = "gemma4-small";
+  s.num_layers = 12;
+  s.hidden = 256;
+  s.ffn_hidden = 512;
+  s.num_heads = 4;
+  s.num_kv_heads = 2;
+  s.head_dim = 64;
+  s.head_dim_global = 128;
+  s.rotary_fraction_global = 0.25f;
+  s.num_vocab = 4096;
+  s.context_length = 4096;
+  s.sliding_window = 16;
+  s.final_softcap = 30;
+  switch (kind) {
+    case Gemma4Kind::kUnified:
+      s.num_kv_heads_global = 1;
+      s.k_eq_v_global = true;
+      break;
+    case Gemma4Kind::kE2b:
+      s.num_layers = 10;
+      s.sliding_window_period = 5;
+      s.ple_dim = 32;
+      s.num_kv_shared_layers = 4;
+      s.double_wide_mlp = true;
+      break;
+    case Gemma4Kind::kMoe:
+      s.num_layers = 6;
+      s.num_kv_heads_global = 1;
+      s.k_eq_v_global = true;
+      s.num_experts = 8;
+      s.num_experts_used = 2;
+      s.expert_ffn_hidden = 64;
+      break;
+  }
+  return s;
+}
+
+TEST(SyntheticModelTest, Gemma4ConfigFollowsTheShape) {
+  StatusOr<ModelConfig> c = SyntheticModelConfig(SmallGemma4(Gemma4Kind::kUnified));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->architecture, "gemma4");
+  EXPECT_EQ(c->attn_scale, 1.0f);
+  EXPECT_TRUE(c->v_norm);
+  EXPECT_EQ(c->final_softcap, 30.0f);
+  for (int32_t i = 0; i < c->num_layers; ++i) {
+    SCOPED_TRACE(i);
+    const LayerConfig& l = c->layers[i];
+    const bool global = i % 6 == 5;  // 5 and 11, the last layer
+    EXPECT_EQ(l.kind == AttentionKind::kGlobal, global);
+    EXPECT_EQ(l.head_dim, global ? 128 : 64);
+    EXPECT_EQ(l.num_kv_heads, global ? 1 : 2);
+    EXPECT_EQ(l.k_eq_v, global);
+    EXPECT_EQ(l.rope.n_rot, l.head_dim);
+    EXPECT_EQ(l.rope.uses_freq_factors, global);
+    EXPECT_EQ(l.rope.base, global ? 1e6f : 1e4f);
+    EXPECT_EQ(l.kv_layer, i);
+  }
+  EXPECT_EQ(c->kv_groups.size(), 2u);
+
+  c = SyntheticModelConfig(SmallGemma4(Gemma4Kind::kE2b));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->ple_dim, 32);
+  // Layers 0-5 store KV (4 is global); 6-9 read it: sliding ones layer 5's, global 9 layer 4's.
+  const int32_t want_kv_layer[10] = {0, 1, 2, 3, 4, 5, 5, 5, 5, 4};
+  for (int32_t i = 0; i < 10; ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(c->layers[i].kind == AttentionKind::kGlobal, i % 5 == 4);
+    EXPECT_EQ(c->layers[i].kv_layer, want_kv_layer[i]);
+    EXPECT_EQ(c->layers[i].ffn_hidden, i >= 6 ? 1024 : 512);
+    EXPECT_FALSE(c->layers[i].k_eq_v);
+  }
+
+  c = SyntheticModelConfig(SmallGemma4(Gemma4Kind::kMoe));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->num_experts, 8);
+  EXPECT_EQ(c->num_experts_used, 2);
+  EXPECT_EQ(c->expert_ffn_hidden, 64);
+  for (const LayerConfig& l : c->layers) EXPECT_TRUE(l.has_moe);
+
+  // Gemma 4's fields on a Gemma 3 shape, and a Gemma 3 field on Gemma 4, are refused.
+  SyntheticShape bad = Small270m();
+  bad.ple_dim = 16;
+  EXPECT_FALSE(SyntheticModelConfig(bad).ok());
+  bad = SmallGemma4(Gemma4Kind::kUnified);
+  bad.query_pre_attn_scalar = 64;
+  EXPECT_FALSE(SyntheticModelConfig(bad).ok());
+  bad = SmallGemma4(Gemma4Kind::kMoe);
+  bad.num_experts_used = 9;
+  c = SyntheticModelConfig(bad);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("num_experts_used"), std::string::npos);
+}
+
+TEST(SyntheticModelTest, Gemma4VariantsRunOnTheCpuWithSaneLogits) {
+  for (Gemma4Kind kind : {Gemma4Kind::kUnified, Gemma4Kind::kE2b, Gemma4Kind::kMoe}) {
+    for (WeightMix mix : {WeightMix::kQ4_K_M, WeightMix::kF16}) {
+      SCOPED_TRACE(std::to_string(static_cast<int>(kind)) + " " + WeightMixName(mix));
+      CpuBackend backend(2);
+      StatusOr<std::unique_ptr<SyntheticModel>> m =
+          SyntheticModel::Create(SmallGemma4(kind), {.mix = mix, .seed = 3}, backend);
+      ASSERT_TRUE(m.ok()) << m.status().message();
+      std::vector<int32_t> prompt(40);  // past the 16-token window
+      std::iota(prompt.begin(), prompt.end(), 7);
+      const std::vector<float> logits = PromptLogits(**m, backend, prompt);
+      for (float x : logits) ASSERT_TRUE(std::isfinite(x));
+      const Stats st = Moments(logits);
+      EXPECT_GT(st.sd, 0.3);
+      EXPECT_LT(st.sd, 30.0);  // the softcap bounds them anyway
+    }
+  }
+}
+
+// `gemma-serve synth`: the model written to disk is the model run in memory, bit for bit.
+TEST(SyntheticModelTest, WrittenFileLoadsToTheSameLogits) {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("synth-" + std::to_string(::getpid()) + ".gguf"))
+                               .string();
+  for (const SyntheticShape& shape : {Small270m(), SmallGemma4(Gemma4Kind::kE2b),
+                                      SmallGemma4(Gemma4Kind::kMoe)}) {
+    SCOPED_TRACE(shape.architecture);
+    CpuBackend backend(2);
+    StatusOr<std::unique_ptr<SyntheticModel>> m = SyntheticModel::Create(shape, {.seed = 6}, backend);
+    ASSERT_TRUE(m.ok()) << m.status().message();
+    ASSERT_TRUE(WriteGguf((*m)->file(), path).ok());
+    StatusOr<std::unique_ptr<GgufFile>> file = GgufFile::Open(path);
+    ASSERT_TRUE(file.ok()) << file.status().message();
+    EXPECT_EQ((*file)->GetString("tokenizer.ggml.model"), "none");
+    StatusOr<std::unique_ptr<Model>> loaded = LoadModel(**file, backend);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ((*loaded)->config().num_vocab, shape.num_vocab);
+    const std::vector<float> a = PromptLogits(**m, backend, kPrompt);
+    const std::vector<float> b = PromptLogits(**loaded, backend, kPrompt);
+    ASSERT_EQ(a.size(), b.size());
+    EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
+  }
+  std::filesystem::remove(path);
 }
 
 }  // namespace
