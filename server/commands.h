@@ -11,6 +11,7 @@ int RunGenerate(const std::vector<std::string>& args);
 int RunTokenize(const std::vector<std::string>& args);
 int RunBench(const std::vector<std::string>& args);
 int RunInfo(const std::vector<std::string>& args);
+int RunGrammarBench(const std::vector<std::string>& args);
 int RunSynth(const std::vector<std::string>& args);
 
 }  // namespace gs

@@ -18,6 +18,7 @@ void PrintUsage() {
                "  tokenize   text -> token ids\n"
                "  bench      prompt processing and token generation speed (like llama-bench)\n"
                "  info       a GGUF file's metadata and tensor table\n"
+               "  grammar-bench  MaskBench offline: schema compile and token-mask speed/accuracy\n"
                "  synth      write a synthetic model (a shape, random weights) as a GGUF file\n"
                "\n"
                "Run `gemma-serve <command> --help` for its flags.\n");
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   if (command == "tokenize") return gs::RunTokenize(args);
   if (command == "bench") return gs::RunBench(args);
   if (command == "info") return gs::RunInfo(args);
+  if (command == "grammar-bench") return gs::RunGrammarBench(args);
   if (command == "synth") return gs::RunSynth(args);
   std::fprintf(stderr, "gemma-serve: unknown command '%s'\n\n", command.c_str());
   PrintUsage();

@@ -1,0 +1,69 @@
+// The vocabulary as a byte trie in depth-first order, built once per model: a mask is one
+// forward pass over the arrays that skips a whole subtree as soon as the grammar rejects its
+// prefix (the layout LLGuidance describes). Alongside it, the tokens made only of JSON string
+// content characters (no '"', '\', controls; whole UTF-8 characters) are kept as a precomputed
+// bitmask plus a second trie of every other token: inside an unconstrained string almost every
+// token is legal (99 % at Gemma's vocabulary), so such a mask is the precomputed bits OR a walk
+// of the small trie instead of a walk of 600K nodes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gs {
+class Tokenizer;
+}
+
+namespace gs::grammar {
+
+// One trie: node i (pre-order) consumes byte_[i] at depth_[i] (1-based); its subtree is
+// [i, subtree_end_[i]); the tokens whose bytes end there are token_ids_[token_begin_[i] ..
+// token_begin_[i + 1]).
+struct TrieArrays {
+  std::vector<uint8_t> byte;
+  std::vector<uint8_t> depth;
+  std::vector<uint32_t> subtree_end;
+  std::vector<uint32_t> token_begin;
+  std::vector<int32_t> token_ids;
+  int max_depth = 0;
+
+  uint32_t num_nodes() const { return static_cast<uint32_t>(byte.size()); }
+};
+
+class TokenTrie {
+ public:
+  // pieces[id]: the bytes token id produces; an empty piece is never allowed by a grammar.
+  // eos_ids: the tokens that end generation, allowed exactly where the grammar may end. Tokens
+  // longer than 255 bytes are left out (no Gemma token comes close).
+  TokenTrie(const std::vector<std::string>& pieces, std::vector<int32_t> eos_ids);
+  // Control, unknown and unused tokens have no bytes; byte tokens <0xNN> are their byte and
+  // SentencePiece's U+2581 a space, as the detokenizer writes them.
+  static TokenTrie FromTokenizer(const Tokenizer& tokenizer);
+
+  int32_t num_vocab() const { return num_vocab_; }
+  size_t num_mask_words() const { return (static_cast<size_t>(num_vocab_) + 31) / 32; }
+  const std::string& piece(int32_t id) const { return pieces_[id]; }
+  const std::vector<int32_t>& eos_ids() const { return eos_ids_; }
+  bool IsEos(int32_t id) const;
+
+  const TrieArrays& all() const { return all_; }
+  // Every token not in safe_mask().
+  const TrieArrays& unsafe() const { return unsafe_; }
+  const std::vector<uint32_t>& safe_mask() const { return safe_mask_; }
+  // The most characters in one safe token: a state whose free budget is at least this allows
+  // every safe token.
+  int max_safe_chars() const { return max_safe_chars_; }
+  uint32_t num_nodes() const { return all_.num_nodes(); }
+
+ private:
+  int32_t num_vocab_;
+  std::vector<std::string> pieces_;
+  std::vector<int32_t> eos_ids_;  // ascending
+  TrieArrays all_;
+  TrieArrays unsafe_;
+  std::vector<uint32_t> safe_mask_;
+  int max_safe_chars_ = 0;
+};
+
+}  // namespace gs::grammar
