@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <limits>
 
 #include "engine/kv/kv_plan.h"
 
@@ -53,6 +54,14 @@ bool Engine::Submit(std::vector<EngineRequest> requests) {
   do {
     if (queued + n > options_.max_num_waiting) return false;
   } while (!num_queued_.compare_exchange_weak(queued, queued + n));
+  // Tokens the model must never produce (tokenizer.ggml.suppress_tokens: Gemma 4 Unified's media
+  // end markers) get -inf added to their logits, as llama.cpp does, through the logit bias that
+  // both the host and the device sampler apply.
+  for (EngineRequest& r : requests) {
+    for (int32_t id : model_.config().suppress_tokens) {
+      r.sampling.logit_bias.emplace_back(id, -std::numeric_limits<float>::infinity());
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     for (EngineRequest& r : requests) inbox_.push_back(std::move(r));

@@ -72,7 +72,8 @@ Status ParseFields(const json& j, SyntheticShape* s) {
                                                "double_wide_mlp",
                                                "num_experts",
                                                "num_experts_used",
-                                               "expert_ffn_hidden"};
+                                               "expert_ffn_hidden",
+                                               "suppress_tokens"};
   for (const auto& [key, value] : j.items()) {
     if (kKnown.count(key) == 0) return Status::Error("unknown field '" + key + "'");
   }
@@ -110,6 +111,19 @@ Status ParseFields(const json& j, SyntheticShape* s) {
   GS_RETURN_IF_ERROR(ReadInt(j, "num_experts", false, &s->num_experts));
   GS_RETURN_IF_ERROR(ReadInt(j, "num_experts_used", false, &s->num_experts_used));
   GS_RETURN_IF_ERROR(ReadInt(j, "expert_ffn_hidden", false, &s->expert_ffn_hidden));
+  if (const auto it = j.find("suppress_tokens"); it != j.end()) {
+    if (!it->is_array() || it->size() > 4096) {
+      return Status::Error("'suppress_tokens' must be an array of at most 4096 token ids");
+    }
+    for (const json& id : *it) {
+      if (!id.is_number_integer()) return Status::Error("'suppress_tokens' must hold integers");
+      const int64_t v = id.get<int64_t>();
+      if (v < 0 || v > std::numeric_limits<int32_t>::max()) {
+        return Status::Error("'suppress_tokens' holds " + std::to_string(v) + ", out of range");
+      }
+      s->suppress_tokens.push_back(static_cast<int32_t>(v));
+    }
+  }
   // The ranges and relations the engine checks, reported against this file.
   StatusOr<ModelConfig> config = SyntheticModelConfig(*s);
   if (!config.ok()) return config.status();

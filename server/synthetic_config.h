@@ -15,7 +15,8 @@ namespace gs {
 // sliding_window, sliding_window_pattern, rope_base_local, rope_base_global, rope_scaling_factor,
 // rms_eps, query_pre_attn_scalar, final_logit_softcap, tied_embedding; Gemma 4's head_dim_global,
 // num_kv_heads_global, k_eq_v_global, rotary_fraction_global, ple_dim, num_kv_shared_layers,
-// double_wide_mlp, num_experts, num_experts_used, expert_ffn_hidden (SyntheticShape's fields).
+// double_wide_mlp, num_experts, num_experts_used, expert_ffn_hidden, suppress_tokens
+// (SyntheticShape's fields).
 // Any other key is an error, and the values are checked as SyntheticModelConfig checks them.
 StatusOr<SyntheticShape> ParseSyntheticShape(const std::string& text, const std::string& source);
 

@@ -295,13 +295,39 @@ std::vector<LayerPlan> PlanLayers(const SyntheticShape& s) {
   return plans;
 }
 
+// llama.cpp's name for the mix (its llama_ftype), which llama-bench prints.
+uint32_t LlamaFileType(WeightMix mix) {
+  switch (mix) {
+    case WeightMix::kBf16:
+      return 32;
+    case WeightMix::kF16:
+      return 1;
+    case WeightMix::kQ8_0:
+      return 7;
+    case WeightMix::kQ5_0:
+      return 8;
+    case WeightMix::kQ4_0:
+      return 2;
+    case WeightMix::kQ4_K:
+      return 14;  // Q4_K_S: Q4_K nearly everywhere
+    case WeightMix::kQ6_K:
+      return 18;
+    case WeightMix::kQ4_K_M:
+      return 15;
+  }
+  return 0;
+}
+
 // The metadata llama.cpp's converter writes for this shape (the keys ModelConfig::FromGguf and
 // llama.cpp's loader read), with no vocabulary: tokenizer.ggml.model "none" and a vocab_size.
-void AddMetadata(const SyntheticShape& s, const std::vector<LayerPlan>& plans, GgufBuilder& b) {
+void AddMetadata(const SyntheticShape& s, const std::vector<LayerPlan>& plans, WeightMix mix,
+                 GgufBuilder& b) {
   const bool gemma4 = IsGemma4(s);
   const std::string p = s.architecture + ".";
   b.SetString("general.architecture", s.architecture);
   b.SetString("general.name", s.name);
+  b.SetUint32("general.file_type", LlamaFileType(mix));
+  b.SetUint32("general.quantization_version", 2);
   b.SetUint32(p + "block_count", s.num_layers);
   b.SetUint32(p + "context_length", s.context_length);
   b.SetUint32(p + "embedding_length", s.hidden);
@@ -355,6 +381,7 @@ void AddMetadata(const SyntheticShape& s, const std::vector<LayerPlan>& plans, G
     }
   }
   b.SetString("tokenizer.ggml.model", "none");
+  if (!s.suppress_tokens.empty()) b.SetInt32Array("tokenizer.ggml.suppress_tokens", s.suppress_tokens);
 }
 
 struct TensorSpec {
@@ -517,7 +544,8 @@ Status CheckShape(const SyntheticShape& s) {
   const bool has_gemma4_fields = s.head_dim_global != 0 || s.num_kv_heads_global != 0 ||
                                  s.k_eq_v_global || s.rotary_fraction_global != 1 ||
                                  s.ple_dim != 0 || s.num_kv_shared_layers != 0 ||
-                                 s.double_wide_mlp || s.num_experts != 0;
+                                 s.double_wide_mlp || s.num_experts != 0 ||
+                                 !s.suppress_tokens.empty();
   if (!gemma4) {
     if (has_gemma4_fields) return Status::Error("Gemma 4's fields need architecture gemma4");
     return Status::Ok();
@@ -549,6 +577,12 @@ Status CheckShape(const SyntheticShape& s) {
   } else if (s.num_experts_used != 0 || s.expert_ffn_hidden != 0) {
     return Status::Error("num_experts_used and expert_ffn_hidden need num_experts");
   }
+  for (int32_t id : s.suppress_tokens) {
+    if (id < 0 || id >= s.num_vocab) {
+      return Status::Error("suppress_tokens holds " + std::to_string(id) +
+                           ", outside the vocabulary");
+    }
+  }
   return Status::Ok();
 }
 
@@ -567,7 +601,7 @@ StatusOr<ModelConfig> SyntheticModelConfig(const SyntheticShape& s) {
   // The file without data: FromGguf reads only the metadata and which tensors exist.
   const std::vector<LayerPlan> plans = PlanLayers(s);
   GgufBuilder builder;
-  AddMetadata(s, plans, builder);
+  AddMetadata(s, plans, WeightMix::kQ4_K_M, builder);
   for (const TensorSpec& spec : TensorSpecs(s, plans)) {
     builder.AddTensor(TensorRecord(spec, GgmlType::kF32));
   }
@@ -662,7 +696,7 @@ StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const Synthetic
   m->pools_.emplace_back(vectors);
   m->pool_bytes_.push_back(vector_bytes);
   GgufBuilder builder;
-  AddMetadata(shape, plans, builder);
+  AddMetadata(shape, plans, options.mix, builder);
   for (size_t i = 0; i < specs.size(); ++i) {
     GgufTensorInfo& t = tensors[i];
     if (IsVector(specs[i].role)) {

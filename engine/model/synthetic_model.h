@@ -63,6 +63,7 @@ struct SyntheticShape {
   int32_t num_experts = 0;            // MoE beside the dense MLP in every layer, 0: none
   int32_t num_experts_used = 0;
   int32_t expert_ffn_hidden = 0;
+  std::vector<int32_t> suppress_tokens;  // ids the model never emits (12B Unified's media ends)
 };
 
 // The weight types of the matrices. A single type applies to every matrix; a 256-value K-quant

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -445,6 +446,44 @@ TEST(SyntheticModelTest, WrittenFileLoadsToTheSameLogits) {
     EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0);
   }
   std::filesystem::remove(path);
+}
+
+
+// tokenizer.ggml.suppress_tokens (Gemma 4 Unified's media end markers): never sampled, greedy
+// or not, however likely the model makes them.
+TEST(SyntheticModelTest, SuppressedTokensAreNeverSampled) {
+  auto generate = [](const SyntheticShape& shape, float temperature) {
+    CpuBackend backend(2);
+    StatusOr<std::unique_ptr<SyntheticModel>> m = SyntheticModel::Create(shape, {.seed = 8}, backend);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    EngineOptions options;
+    options.kv_cache_bytes = int64_t{32} << 20;
+    options.max_num_seqs = 1;
+    StatusOr<std::unique_ptr<Engine>> engine = Engine::Create((*m)->model(), backend, options);
+    EXPECT_TRUE(engine.ok());
+    EngineRequest r;
+    r.prompt = kPrompt;
+    r.max_new_tokens = 24;
+    r.sampling.temperature = temperature;
+    r.sampling.seed = 5;
+    std::vector<int32_t> ids;
+    for (const SampledToken& t : RunRequest(**engine, std::move(r)).tokens) ids.push_back(t.id);
+    return ids;
+  };
+  SyntheticShape shape = SmallGemma4(Gemma4Kind::kUnified);
+  for (float temperature : {0.0f, 1.0f}) {
+    SCOPED_TRACE(temperature);
+    const std::vector<int32_t> free_ids = generate(shape, temperature);
+    ASSERT_EQ(free_ids.size(), 24u);
+    // Suppress every token the free run produced: none of them may come back.
+    shape.suppress_tokens = free_ids;
+    const std::vector<int32_t> ids = generate(shape, temperature);
+    ASSERT_EQ(ids.size(), 24u);
+    for (int32_t id : ids) {
+      EXPECT_EQ(std::count(free_ids.begin(), free_ids.end(), id), 0) << "token " << id;
+    }
+    shape.suppress_tokens.clear();
+  }
 }
 
 }  // namespace
