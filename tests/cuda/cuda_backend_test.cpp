@@ -154,6 +154,89 @@ TEST(CudaBackendTest, FullForwardMatchesTheCpuOnRaggedBatches) {
               static_cast<long long>(num_rows), worst, static_cast<long long>(num_same_argmax));
 }
 
+// Gemma 4 on the GPU against the CPU, a whole forward pass over the same ragged steps: small
+// stacks with the real head dims (256 sliding, 512 global), one per variant: K=V global layers
+// with proportional RoPE (12B Unified, 31B), per-layer embeddings with KV sharing and
+// double-wide MLPs (E2B/E4B), and experts beside the dense MLP (26B-A4B).
+SyntheticShape SmallGemma4Shape(int variant_idx) {
+  SyntheticShape s;
+  s.architecture = "gemma4";
+  s.name = "gemma4-cuda-test";
+  s.num_layers = 6;
+  s.hidden = 512;
+  s.ffn_hidden = 1024;
+  s.num_heads = 4;
+  s.num_kv_heads = 2;
+  s.head_dim = 256;
+  s.head_dim_global = 512;
+  s.rotary_fraction_global = 0.25f;
+  s.num_vocab = 8192;
+  s.context_length = 4096;
+  s.sliding_window = 64;
+  s.final_softcap = 30;
+  if (variant_idx == 0) {  // 12B Unified-like
+    s.num_kv_heads_global = 1;
+    s.k_eq_v_global = true;
+  } else if (variant_idx == 1) {  // E2B-like: layers 5-7 read the KV of layers 2 and 4
+    s.num_layers = 8;
+    s.sliding_window_period = 3;
+    s.ple_dim = 256;
+    s.num_kv_shared_layers = 3;
+    s.double_wide_mlp = true;
+  } else {  // 26B-A4B-like
+    s.num_kv_heads_global = 1;
+    s.k_eq_v_global = true;
+    s.num_experts = 8;
+    s.num_experts_used = 2;
+    s.expert_ffn_hidden = 256;
+  }
+  return s;
+}
+
+TEST(CudaBackendTest, Gemma4FullForwardMatchesTheCpu) {
+  GS_REQUIRE_CUDA_DEVICE();
+  for (int variant_idx = 0; variant_idx < 3; ++variant_idx) {
+    SCOPED_TRACE(variant_idx);
+    const SyntheticShape shape = SmallGemma4Shape(variant_idx);
+    const SyntheticOptions options{.mix = WeightMix::kQ4_K_M, .seed = 2};
+    CpuBackend cpu(0);
+    StatusOr<std::unique_ptr<SyntheticModel>> cpu_model =
+        SyntheticModel::Create(shape, options, cpu);
+    ASSERT_TRUE(cpu_model.ok()) << cpu_model.status().message();
+    StatusOr<std::unique_ptr<Backend>> cuda = CreateCudaBackend({});
+    ASSERT_TRUE(cuda.ok()) << cuda.status().message();
+    StatusOr<std::unique_ptr<SyntheticModel>> cuda_model =
+        SyntheticModel::Create(shape, options, **cuda);
+    ASSERT_TRUE(cuda_model.ok()) << cuda_model.status().message();
+
+    const ModelConfig& config = (*cpu_model)->config();
+    StatusOr<KvPlan> plan = PlanKv(config, StepsBudget());
+    ASSERT_TRUE(plan.ok()) << plan.status().message();
+    const std::vector<Batch> steps = BuildSteps(config, *plan, {1, 97, 300});
+    ASSERT_FALSE(testing::Test::HasFailure());
+    const std::vector<float> want = RunSteps(**cpu_model, cpu, *plan, steps);
+    const std::vector<float> got = RunSteps(**cuda_model, **cuda, *plan, steps);
+    ASSERT_EQ(want.size(), got.size());
+    const int64_t num_vocab = config.num_vocab;
+    const int64_t num_rows = static_cast<int64_t>(want.size()) / num_vocab;
+    int64_t num_same_argmax = 0;
+    double worst = 0;
+    for (int64_t r = 0; r < num_rows; ++r) {
+      const std::vector<float> w(want.begin() + r * num_vocab, want.begin() + (r + 1) * num_vocab);
+      const std::vector<float> g(got.begin() + r * num_vocab, got.begin() + (r + 1) * num_vocab);
+      const double err = cuda_test::RelError(g, w);
+      worst = std::max(worst, err);
+      EXPECT_LT(err, 3e-2) << "logits row " << r;
+      num_same_argmax += std::max_element(w.begin(), w.end()) - w.begin() ==
+                         std::max_element(g.begin(), g.end()) - g.begin();
+    }
+    EXPECT_GE(num_same_argmax, static_cast<int64_t>(std::ceil(0.95 * num_rows)))
+        << num_same_argmax << " of " << num_rows << " rows agree on the argmax";
+    std::printf("gemma4 variant %d, cuda vs cpu: %lld rows, worst relative error %.3g\n",
+                variant_idx, static_cast<long long>(num_rows), worst);
+  }
+}
+
 // Runs steps on two CUDA backends, without and with graphs; returns the graph backend's counts.
 CudaGraphCounts CompareGraphsWithEager(const std::vector<int32_t>& prompt_lens,
                                        int32_t num_decode_steps) {
