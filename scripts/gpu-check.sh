@@ -103,6 +103,12 @@ if [[ -x "$CARRY/gemma-serve" ]]; then
     timeout 150 "$GS" bench --synthetic configs/models/gemma3-12b.json --weight-type q4_k \
       --device cuda --n-prompt 0 --n-gen 64 --repetitions 3 --json --no-cuda-graphs 2>>"$LOG" |
       grep '^{' | sed "s/^{/{\"run\": \"decode_12b_q4_k_eager\", /" >> "$RESULTS"
+    log "synthetic Gemma 4 12B Unified decode (single stream)"
+    for type in bf16 q4_k_m; do
+      timeout 150 "$GS" bench --synthetic configs/models/gemma4-12b-unified.json \
+        --weight-type "$type" --device cuda --n-prompt 0 --n-gen 64 --repetitions 3 --json \
+        2>>"$LOG" | grep '^{' | sed "s/^{/{\"run\": \"decode_g4_12b_$type\", /" >> "$RESULTS"
+    done
     log "synthetic Gemma 3 12B serving (q4_k, 128 in / 128 out)"
     for c in 1 64; do
       timeout 120 "$GS" bench --synthetic configs/models/gemma3-12b.json --weight-type q4_k \
@@ -141,12 +147,12 @@ for n, target in (("attn_prefill_d256", 60), ("attn_prefill_d512", 45)):
     print(f"{n + ' (TFLOP/s)':34} {val(n) or 0:12.1f}  {pct(val(n), gemm):>10}  target {target}%")
 for n in ("attn_decode_d256", "attn_decode_d512"):
     print(f"{n + ' (GB/s)':34} {val(n) or 0:12.0f}  {pct(val(n), bw):>10}  target 80%")
-for t in ("bf16", "q4_k", "q4_k_eager"):
-    r = by.get(f"decode_12b_{t}")
+for t in ("12b_bf16", "12b_q4_k", "12b_q4_k_eager", "g4_12b_bf16", "g4_12b_q4_k_m"):
+    r = by.get(f"decode_{t}")
     if r and bw:
         # The floor: every weight byte read once per token at the measured bandwidth.
         floor_tps = bw * 1e9 / r["model_bytes"]
-        print(f"{'12B decode ' + t + ' (tok/s)':34} {r['avg_ts']:12.1f}  "
+        print(f"{'decode ' + t + ' (tok/s)':34} {r['avg_ts']:12.1f}  "
               f"{pct(r['avg_ts'], floor_tps):>10}  target 85% of {floor_tps:.0f}")
 for n in ("cuda_tests_rc", "serve_smoke_rc", "serve_smoke_greedy_agreement", "build_seconds"):
     r = by.get(n)
