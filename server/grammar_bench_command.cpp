@@ -193,7 +193,14 @@ int RunGrammarBench(const std::vector<std::string>& raw_args) {
         const int32_t id = ids[i];
         const bool in_mask = (mask[id >> 5] >> (id & 31)) & 1;
         const bool consumed = matcher.Consume(id);
-        if (in_mask != consumed) ++num_mask_consume_mismatches;
+        if (in_mask != consumed) {
+          ++num_mask_consume_mismatches;
+          if (print_errors) {
+            std::fprintf(stderr, "%s: test %zu: token %zu (%d, \"%s\") %s the mask but %s\n",
+                         name.c_str(), t, i, id, trie.piece(id).c_str(), in_mask ? "in" : "not in",
+                         consumed ? "consumed" : "rejected");
+          }
+        }
         if (!in_mask || !consumed) {
           accepted = false;
           break;

@@ -48,11 +48,13 @@ const std::vector<std::vector<UtfRange>> kSafeChar = {
     /*7*/ {{0x80, 0x8F, 2}},
 };
 
-// The node every safe character leads to from `node`, or -1 when some safe character is not
-// accepted or they lead to different nodes.
-int64_t FreeTarget(const Grammar& g, uint32_t node) {
-  if (NextOnByte(g, node, 'a') < 0) return -1;  // cheap reject for most nodes
-  int64_t target = -1;
+// The nodes the safe characters lead to from `node` (deterministically, with no call or return
+// on the way, so no other head can appear mid-token), or false when some safe character is not
+// accepted that way.
+bool FreeTargets(const Grammar& g, uint32_t node, std::vector<uint32_t>& targets) {
+  targets.clear();
+  if (NextOnByte(g, node, 'a') < 0) return false;  // cheap reject for most nodes
+  if (g.has_calls(node) || g.is_final(node)) return false;
   std::vector<std::pair<int, uint32_t>> work = {{0, node}};
   std::vector<std::pair<int, uint32_t>> seen = work;
   while (!work.empty()) {
@@ -61,22 +63,26 @@ int64_t FreeTarget(const Grammar& g, uint32_t node) {
     for (const UtfRange& r : kSafeChar[u]) {
       for (int b = r.lo; b <= r.hi; ++b) {
         const int64_t t = NextOnByte(g, n, static_cast<uint8_t>(b));
-        if (t < 0) return -1;
+        if (t < 0 || g.has_calls(static_cast<uint32_t>(t)) ||
+            g.is_final(static_cast<uint32_t>(t))) {
+          return false;
+        }
         if (r.next == kEnd) {
-          if (target >= 0 && target != t) return -1;
-          target = t;
+          if (std::find(targets.begin(), targets.end(), t) == targets.end()) {
+            targets.push_back(static_cast<uint32_t>(t));
+          }
           continue;
         }
         const std::pair<int, uint32_t> p(r.next, static_cast<uint32_t>(t));
         if (std::find(seen.begin(), seen.end(), p) == seen.end()) {
-          if (seen.size() > 64) return -1;
+          if (seen.size() > 256) return false;
           seen.push_back(p);
           work.push_back(p);
         }
       }
     }
   }
-  return target;
+  return true;
 }
 
 // The characters a JSON string may write with a backslash: controls, '"', '/' and '\'.
@@ -86,6 +92,18 @@ const std::vector<int> kEscapable = [] {
   v.insert(v.end(), {'"', '/', '\\'});
   return v;
 }();
+
+// Whether the node may start a JSON string content character (or call or return, after which
+// anything may follow).
+bool MayStartSafeChar(const Grammar& g, uint32_t node) {
+  if (g.has_calls(node) || g.is_final(node)) return true;
+  for (const ByteEdge* e = g.bytes_begin(node); e != g.bytes_end(node); ++e) {
+    for (const UtfRange& r : kSafeChar[0]) {
+      if (e->lo <= r.hi && e->hi >= r.lo) return true;
+    }
+  }
+  return false;
+}
 
 uint8_t HexDigit(int v) { return static_cast<uint8_t>(v < 10 ? '0' + v : 'a' + v - 10); }
 
@@ -412,38 +430,82 @@ StatusOr<Grammar> GrammarBuilder::Build(uint32_t root_rule) {
   }
   g.byte_begin_.push_back(static_cast<uint32_t>(g.byte_edges_.size()));
   g.call_begin_.push_back(static_cast<uint32_t>(g.call_edges_.size()));
-  // 5. Free-string budgets: follow each node's free target chain.
-  std::vector<int64_t> target(n);
-  for (uint32_t i = 0; i < n; ++i) target[i] = FreeTarget(g, i);
+  // 5. Free-string budgets. Unbounded: the greatest set of nodes that accept every safe
+  // character into the set again. Finite: a chain of single targets ending outside the set.
+  std::vector<std::vector<uint32_t>> targets(n);
+  std::vector<uint8_t> in_set(n, 0);
+  std::vector<std::vector<uint32_t>> preds(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    in_set[i] = FreeTargets(g, i, targets[i]);
+    if (!in_set[i]) targets[i].clear();
+    if (in_set[i]) {
+      for (const uint32_t t : targets[i]) preds[t].push_back(i);
+    }
+  }
+  work.clear();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!in_set[i]) continue;
+    for (const uint32_t t : targets[i]) {
+      if (!in_set[t]) {
+        work.push_back(i);
+        break;
+      }
+    }
+  }
+  for (const uint32_t i : work) in_set[i] = 2;  // 2: queued for removal
+  while (!work.empty()) {
+    const uint32_t x = work.back();
+    work.pop_back();
+    in_set[x] = 0;
+    for (const uint32_t p : preds[x]) {
+      if (in_set[p] == 1) {
+        in_set[p] = 2;
+        work.push_back(p);
+      }
+    }
+  }
+  preds.clear();
   g.free_budget_.assign(n, 0);
-  std::vector<uint8_t> state(n, 0);  // 0 unknown, 1 in progress, 2 done
+  g.free_tight_.assign(n, 0);
+  std::vector<uint8_t> state(n, 0);  // 0 unknown, 1 on the current chain, 2 done
+  for (uint32_t i = 0; i < n; ++i) {
+    if (in_set[i]) {
+      g.free_budget_[i] = Grammar::kUnboundedFree;
+      state[i] = 2;
+    }
+  }
   for (uint32_t i = 0; i < n; ++i) {
     if (state[i] == 2) continue;
     std::vector<uint32_t> chain;
     uint32_t x = i;
     uint8_t base = 0;
+    bool tight = false;
     while (true) {
       if (state[x] == 2) {
         base = g.free_budget_[x];
+        tight = g.free_tight_[x];
         break;
       }
-      if (state[x] == 1) {  // a cycle of free characters: unlimited
-        base = Grammar::kUnboundedFree;
-        break;
-      }
-      if (target[x] < 0) {
+      if (state[x] == 1 || targets[x].size() != 1) {
+        // No single next node (or a cycle, which the unbounded set would hold): budget 0.
+        for (const uint32_t c : chain) state[c] = 0;
+        if (state[x] == 1) chain.clear();
         state[x] = 2;
         g.free_budget_[x] = 0;
+        tight = targets[x].empty() && !MayStartSafeChar(g, x);
+        g.free_tight_[x] = tight;
         base = 0;
         break;
       }
       state[x] = 1;
       chain.push_back(x);
-      x = static_cast<uint32_t>(target[x]);
+      x = targets[x][0];
     }
     for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      if (state[*it] == 2) continue;
       if (base != Grammar::kUnboundedFree) base = static_cast<uint8_t>(std::min(base + 1, 254));
       g.free_budget_[*it] = base;
+      g.free_tight_[*it] = tight;
       state[*it] = 2;
     }
   }

@@ -61,6 +61,10 @@ class Grammar {
   // control characters) this node accepts in a row for sure; kUnboundedFree when unlimited. A
   // token made only of such characters, at most this many, is allowed here without a walk.
   uint8_t free_budget(uint32_t node) const { return free_budget_[node]; }
+  // With a finite budget: whether the budget is exact, i.e. after that many such characters
+  // the node reached accepts none (so longer tokens of them are rejected). A node accepting no
+  // such character at all is tight with budget 0.
+  bool free_tight(uint32_t node) const { return free_tight_[node] != 0; }
   size_t num_edges() const { return byte_edges_.size() + call_edges_.size(); }
 
  private:
@@ -70,6 +74,7 @@ class Grammar {
   std::vector<uint8_t> is_final_;
   std::vector<uint8_t> is_pure_return_;
   std::vector<uint8_t> free_budget_;
+  std::vector<uint8_t> free_tight_;
   std::vector<uint32_t> byte_begin_;  // num_nodes + 1 offsets into byte_edges_
   std::vector<ByteEdge> byte_edges_;
   std::vector<uint32_t> call_begin_;  // num_nodes + 1 offsets into call_edges_

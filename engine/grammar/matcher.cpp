@@ -168,12 +168,21 @@ void Matcher::FillMask(uint32_t* words) const {
     if (auto hit = compiled_->masks.Find(key)) {
       std::memcpy(words, hit->data(), num_words * sizeof(uint32_t));
     } else {
-      bool free_string = false;
+      // Tokens of string content characters are decided per head without a walk when some
+      // head takes any number of them, or every head takes an exact number (free_tight).
+      bool all_safe = false, all_tight = true;
       for (const Head& h : heads_) {
-        free_string = free_string || g_->free_budget(h.node) >= trie_->max_safe_chars();
+        all_safe = all_safe || g_->free_budget(h.node) >= trie_->max_safe_chars();
+        all_tight = all_tight && g_->free_tight(h.node);
       }
-      if (free_string) {
+      if (all_safe) {
         std::memcpy(words, trie_->safe_mask().data(), num_words * sizeof(uint32_t));
+        WalkTrie(trie_->unsafe(), words);
+      } else if (all_tight) {
+        for (const Head& h : heads_) {
+          const uint32_t* safe = trie_->safe_mask_up_to(g_->free_budget(h.node));
+          for (size_t w = 0; w < num_words; ++w) words[w] |= safe[w];
+        }
         WalkTrie(trie_->unsafe(), words);
       } else {
         WalkTrie(trie_->all(), words);

@@ -92,16 +92,24 @@ TokenTrie::TokenTrie(const std::vector<std::string>& pieces, std::vector<int32_t
   std::sort(eos_ids_.begin(), eos_ids_.end());
   safe_mask_.assign(num_mask_words(), 0);
   std::vector<int32_t> all_ids, unsafe_ids;
+  std::vector<int> safe_chars(num_vocab_, 0);
   for (int32_t id = 0; id < num_vocab_; ++id) {
     const std::string& p = pieces_[id];
     if (p.empty() || p.size() > kMaxPieceBytes) continue;
     all_ids.push_back(id);
-    const int num_chars = SafeChars(p);
-    if (num_chars > 0) {
+    safe_chars[id] = SafeChars(p);
+    if (safe_chars[id] > 0) {
       safe_mask_[id >> 5] |= 1u << (id & 31);
-      max_safe_chars_ = std::max(max_safe_chars_, num_chars);
+      max_safe_chars_ = std::max(max_safe_chars_, safe_chars[id]);
     } else {
       unsafe_ids.push_back(id);
+    }
+  }
+  const size_t num_words = num_mask_words();
+  safe_up_to_.assign((max_safe_chars_ + 1) * num_words, 0);
+  for (int32_t id = 0; id < num_vocab_; ++id) {
+    for (int c = std::max(safe_chars[id], 1); safe_chars[id] > 0 && c <= max_safe_chars_; ++c) {
+      safe_up_to_[c * num_words + (id >> 5)] |= 1u << (id & 31);
     }
   }
   all_ = BuildTrie(pieces_, std::move(all_ids));

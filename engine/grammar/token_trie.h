@@ -51,6 +51,10 @@ class TokenTrie {
   // Every token not in safe_mask().
   const TrieArrays& unsafe() const { return unsafe_; }
   const std::vector<uint32_t>& safe_mask() const { return safe_mask_; }
+  // The safe tokens of at most num_chars characters (num_chars <= max_safe_chars()).
+  const uint32_t* safe_mask_up_to(int num_chars) const {
+    return &safe_up_to_[static_cast<size_t>(num_chars) * num_mask_words()];
+  }
   // The most characters in one safe token: a state whose free budget is at least this allows
   // every safe token.
   int max_safe_chars() const { return max_safe_chars_; }
@@ -63,6 +67,7 @@ class TokenTrie {
   TrieArrays all_;
   TrieArrays unsafe_;
   std::vector<uint32_t> safe_mask_;
+  std::vector<uint32_t> safe_up_to_;  // (max_safe_chars_ + 1) masks, cumulative by length
   int max_safe_chars_ = 0;
 };
 
