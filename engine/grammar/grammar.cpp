@@ -48,6 +48,23 @@ const std::vector<std::vector<UtfRange>> kSafeChar = {
     /*7*/ {{0x80, 0x8F, 2}},
 };
 
+// Splits the bytes [lo, hi] over the node's edges into (lo, hi, target) parts: false unless
+// every byte in it has exactly one edge.
+bool CoverRange(const Grammar& g, uint32_t node, int lo, int hi, std::vector<ByteEdge>& parts) {
+  parts.clear();
+  int expected = lo;
+  for (const ByteEdge* e = g.bytes_begin(node); e != g.bytes_end(node); ++e) {
+    if (e->hi < lo) continue;
+    if (e->lo > hi) break;
+    // Edges are sorted by lo: one starting before the next uncovered byte overlaps another.
+    if (expected > hi || e->lo > expected || (e->lo < expected && expected != lo)) return false;
+    parts.push_back({static_cast<uint8_t>(std::max<int>(e->lo, lo)),
+                     static_cast<uint8_t>(std::min<int>(e->hi, hi)), e->target});
+    expected = e->hi + 1;
+  }
+  return expected > hi;
+}
+
 // The nodes the safe characters lead to from `node` (deterministically, with no call or return
 // on the way, so no other head can appear mid-token), or false when some safe character is not
 // accepted that way.
@@ -57,23 +74,20 @@ bool FreeTargets(const Grammar& g, uint32_t node, std::vector<uint32_t>& targets
   if (g.has_calls(node) || g.is_final(node)) return false;
   std::vector<std::pair<int, uint32_t>> work = {{0, node}};
   std::vector<std::pair<int, uint32_t>> seen = work;
+  std::vector<ByteEdge> parts;
   while (!work.empty()) {
     const auto [u, n] = work.back();
     work.pop_back();
     for (const UtfRange& r : kSafeChar[u]) {
-      for (int b = r.lo; b <= r.hi; ++b) {
-        const int64_t t = NextOnByte(g, n, static_cast<uint8_t>(b));
-        if (t < 0 || g.has_calls(static_cast<uint32_t>(t)) ||
-            g.is_final(static_cast<uint32_t>(t))) {
-          return false;
-        }
+      if (!CoverRange(g, n, r.lo, r.hi, parts)) return false;
+      for (const ByteEdge& part : parts) {
+        const uint32_t t = part.target;
+        if (g.has_calls(t) || g.is_final(t)) return false;
         if (r.next == kEnd) {
-          if (std::find(targets.begin(), targets.end(), t) == targets.end()) {
-            targets.push_back(static_cast<uint32_t>(t));
-          }
+          if (std::find(targets.begin(), targets.end(), t) == targets.end()) targets.push_back(t);
           continue;
         }
-        const std::pair<int, uint32_t> p(r.next, static_cast<uint32_t>(t));
+        const std::pair<int, uint32_t> p(r.next, t);
         if (std::find(seen.begin(), seen.end(), p) == seen.end()) {
           if (seen.size() > 256) return false;
           seen.push_back(p);

@@ -173,15 +173,34 @@ class SchemaCompiler {
 
   uint32_t Lit(uint32_t from, std::string_view text) { return b_.AddLiteral(from, text); }
 
-  const Dfa& AnyStringDfa() {
-    if (any_string_.empty()) any_string_ = CompileAnchoredRegex("[\\s\\S]*").value();
-    return any_string_;
+  // Automata every compile needs, built once per process.
+  static const Dfa& AnyStringDfa() {
+    static const Dfa dfa = CompileAnchoredRegex("[\\s\\S]*").value();
+    return dfa;
   }
 
   void EmitNumberDfa(uint32_t from, uint32_t to, bool integer) {
-    const char* re =
-        integer ? "-?(0|[1-9][0-9]*)" : "-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?";
-    b_.AddDfa(from, CompileAnchoredRegex(re).value(), to);
+    static const Dfa kInteger = CompileAnchoredRegex("-?(0|[1-9][0-9]*)").value();
+    static const Dfa kNumber =
+        CompileAnchoredRegex("-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?").value();
+    b_.AddCall(from, DfaRule(integer ? "integer" : "number", integer ? kInteger : kNumber), to);
+  }
+
+  // One rule per distinct lexeme (string constraints, number ranges), shared by every use.
+  uint32_t DfaRule(const std::string& key, const Dfa& dfa, bool json_string = false) {
+    const std::string full_key = (json_string ? "s:" : "d:") + key;
+    if (const auto it = lexeme_rules_.find(full_key); it != lexeme_rules_.end()) return it->second;
+    uint32_t start;
+    const uint32_t rule = b_.NewRule(&start);
+    const uint32_t end = b_.NewNode();
+    b_.SetFinal(end);
+    if (json_string) {
+      b_.AddJsonString(start, dfa, end);
+    } else {
+      b_.AddDfa(start, dfa, end);
+    }
+    lexeme_rules_[full_key] = rule;
+    return rule;
   }
 
   void EmitAnyObject(uint32_t from, uint32_t to) {
@@ -193,7 +212,7 @@ class SchemaCompiler {
     const uint32_t comma = Ws(Lit(more, ","));
     b_.AddEpsilon(comma, kv_start);
     const uint32_t key_end = b_.NewNode();
-    b_.AddJsonString(kv_start, AnyStringDfa(), key_end);
+    b_.AddCall(kv_start, DfaRule("", AnyStringDfa(), true), key_end);
     const uint32_t colon = Ws(Lit(Ws(key_end), ":"));
     const uint32_t value_end = b_.NewNode();
     b_.AddCall(colon, AnyRule(), value_end);
@@ -214,7 +233,7 @@ class SchemaCompiler {
     b_.AddEpsilon(Lit(start, "true"), end);
     b_.AddEpsilon(Lit(start, "false"), end);
     EmitNumberDfa(start, end, false);
-    b_.AddJsonString(start, AnyStringDfa(), end);
+    b_.AddCall(start, DfaRule("", AnyStringDfa(), true), end);
     EmitAnyObject(start, end);
     // "[" ws ( value ws ( "," ws value ws )* )? "]"
     const uint32_t open = Ws(Lit(start, "["));
@@ -753,9 +772,14 @@ class SchemaCompiler {
       GS_RETURN_IF_ERROR(EmitNumber(s, (*types & kNumber) == 0, from, to, path));
     }
     if (*types & kString) {
-      StatusOr<Dfa> dfa = StringDfa(s, path);
-      if (!dfa.ok()) return dfa.status();
-      b_.AddJsonString(from, *dfa, to);
+      const std::string key = StringKey(s);
+      if (const auto it = lexeme_rules_.find("s:" + key); it != lexeme_rules_.end()) {
+        b_.AddCall(from, it->second, to);
+      } else {
+        StatusOr<Dfa> dfa = StringDfa(s, path);
+        if (!dfa.ok()) return dfa.status();
+        b_.AddCall(from, DfaRule(key, *dfa, true), to);
+      }
     }
     if (*types & kArray) GS_RETURN_IF_ERROR(EmitArray(s, from, to, path, depth));
     if (*types & kObject) GS_RETURN_IF_ERROR(EmitObject(s, from, to, path, depth));
@@ -868,13 +892,17 @@ class SchemaCompiler {
       }
     }
     if (re.empty()) return Status::Ok();
+    if (const auto it = lexeme_rules_.find("d:" + re); it != lexeme_rules_.end()) {
+      b_.AddCall(from, it->second, to);
+      return Status::Ok();
+    }
     StatusOr<Dfa> dfa = CompileAnchoredRegex(re, options_.regex_limits);
     if (!dfa.ok()) return Error(path, dfa.status().message());
-    b_.AddDfa(from, *dfa, to);
+    b_.AddCall(from, DfaRule(re, *dfa), to);
     return Status::Ok();
   }
 
-  StatusOr<Dfa> FormatDfa(const std::string& format, const std::string& path) {
+  StatusOr<const Dfa*> FormatDfa(const std::string& format, const std::string& path) {
     static const std::map<std::string, std::string> kFormats = [] {
       const std::string date =
           "([0-9]{4}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|"
@@ -900,21 +928,41 @@ class SchemaCompiler {
           {"ipv4", octet + "(\\." + octet + "){3}"},
       };
     }();
-    const auto it = kFormats.find(format);
-    if (it == kFormats.end()) {
+    static const std::map<std::string, Dfa> kFormatDfas = [] {
+      std::map<std::string, Dfa> dfas;
+      for (const auto& [name, re] : kFormats) dfas[name] = CompileAnchoredRegex(re).value();
+      return dfas;
+    }();
+    const auto it = kFormatDfas.find(format);
+    if (it == kFormatDfas.end()) {
       return Error(path + "/format", "format \"" + format + "\" is not supported");
     }
-    if (const auto c = format_dfas_.find(format); c != format_dfas_.end()) return c->second;
-    StatusOr<Dfa> dfa = CompileAnchoredRegex(it->second, options_.regex_limits);
-    if (!dfa.ok()) return Error(path + "/format", dfa.status().message());
-    format_dfas_[format] = *dfa;
-    return dfa;
+    return &it->second;
+  }
+
+  // What StringDfa depends on, as a memo key.
+  static std::string StringKey(const JsonValue& s) {
+    std::string key;
+    for (const std::string_view k :
+         {std::string_view("pattern"), kExtraPatterns, std::string_view("format"),
+          std::string_view("minLength"), std::string_view("maxLength")}) {
+      if (const JsonValue* v = s.Find(k)) key += std::string(k) + "=" + v->ToPythonJson() + ";";
+    }
+    return key;
   }
 
   // The decoded string values the schema's string keywords allow.
+  // Every constraint automaton accepts only well-formed UTF-8, so the first one stands in for
+  // "any string" in the intersection.
   StatusOr<Dfa> StringDfa(const JsonValue& s, const std::string& path) {
-    Dfa dfa = AnyStringDfa();
+    Dfa dfa;
+    bool constrained = false;
     auto intersect = [&](const Dfa& other, const std::string& where) -> Status {
+      if (!constrained) {
+        dfa = other;
+        constrained = true;
+        return Status::Ok();
+      }
       StatusOr<Dfa> d = ProductDfa(dfa, other, false, options_.regex_limits);
       if (!d.ok()) return Error(where, d.status().message());
       dfa = std::move(*d);
@@ -935,9 +983,9 @@ class SchemaCompiler {
     }
     if (const JsonValue* f = s.Find("format")) {
       if (f->is_string()) {
-        StatusOr<Dfa> d = FormatDfa(f->text(), path);
+        StatusOr<const Dfa*> d = FormatDfa(f->text(), path);
         if (!d.ok()) return d.status();
-        GS_RETURN_IF_ERROR(intersect(*d, path + "/format"));
+        GS_RETURN_IF_ERROR(intersect(**d, path + "/format"));
       }
     }
     const JsonValue* min_len = s.Find("minLength");
@@ -957,6 +1005,7 @@ class SchemaCompiler {
       if (!d.ok()) return Error(path + "/maxLength", d.status().message());
       GS_RETURN_IF_ERROR(intersect(*d, path + "/maxLength"));
     }
+    if (!constrained) return AnyStringDfa();
     return dfa;
   }
 
@@ -1330,9 +1379,8 @@ class SchemaCompiler {
   const Clock::time_point start_;
   int64_t ws_rule_ = -1;
   int64_t any_rule_ = -1;
-  Dfa any_string_;
   std::map<std::string, uint32_t> ref_rules_;
-  std::map<std::string, Dfa> format_dfas_;
+  std::map<std::string, uint32_t> lexeme_rules_;  // DfaRule's memo
 };
 
 }  // namespace
