@@ -526,4 +526,16 @@ StatusOr<Grammar> GrammarBuilder::Build(uint32_t root_rule) {
   return g;
 }
 
+StatusOr<Grammar> GrammarFromRegex(std::string_view pattern, const RegexLimits& limits) {
+  StatusOr<Dfa> dfa = CompileAnchoredRegex(pattern, limits);
+  if (!dfa.ok()) return dfa.status();
+  GrammarBuilder b;
+  uint32_t start;
+  const uint32_t rule = b.NewRule(&start);
+  const uint32_t end = b.NewNode();
+  b.SetFinal(end);
+  b.AddDfa(start, *dfa, end);
+  return b.Build(rule);
+}
+
 }  // namespace gs::grammar

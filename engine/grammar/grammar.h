@@ -133,4 +133,7 @@ class GrammarBuilder {
   size_t num_edges_ = 0;
 };
 
+// A grammar whose output is the whole text matched by an anchored regex (regex.h's syntax).
+StatusOr<Grammar> GrammarFromRegex(std::string_view pattern, const RegexLimits& limits = {});
+
 }  // namespace gs::grammar

@@ -377,9 +377,6 @@ class SchemaCompiler {
       } else {
         return Error(path + "/type", "type must be a string or an array");
       }
-      if (const JsonValue* n = s.Find("nullable"); n && n->is_bool() && n->bool_value()) {
-        types |= kNull;
-      }
     }
     return types;
   }
@@ -510,12 +507,10 @@ class SchemaCompiler {
           for (const JsonValue& y : vb.items()) alts.mutable_items().push_back(AllOf2(x, y));
         }
         Set(out, key, std::move(alts));
-      } else if (key == "uniqueItems" || key == "nullable") {
-        // uniqueItems: either side's true holds; nullable: null only when both allow it.
-        const bool both = va->is_bool() && va->bool_value() && vb.is_bool() && vb.bool_value();
+      } else if (key == "uniqueItems") {
         const bool either =
             (va->is_bool() && va->bool_value()) || (vb.is_bool() && vb.bool_value());
-        Set(out, key, JsonValue::Bool(key == "uniqueItems" ? either : both));
+        Set(out, key, JsonValue::Bool(either));
       } else if (!IsAnnotation(key) && !(*va == vb)) {
         if (kUnsupported.count(key) || key == "prefixItems") {
           return Error(path, "allOf combining two \"" + key + "\" is not supported");

@@ -3,13 +3,14 @@
 // pointer) that cannot be honoured. Never a silent relaxation: a keyword that would constrain
 // the instance and is not implemented is an error, not ignored.
 //
-// Supported: type (incl. arrays of types, OpenAPI's nullable), properties (emitted in definition
-// order), required, additionalProperties (bool or schema), patternProperties (disjoint
-// patterns), items/prefixItems (and draft-4 array items/additionalItems), minItems/maxItems,
-// enum, const, anyOf, oneOf (when the alternatives are provably disjoint), allOf (merged),
-// $ref/$defs/definitions (JSON pointers into the document, recursion included), min/maxLength,
-// pattern (regex.h), format (date, time, date-time, email, uuid, uri, uri-reference, hostname,
-// ipv4), integer bounds, number bounds that are whole numbers, minProperties: 1.
+// Supported: type (incl. arrays of types; OpenAPI's nullable is not JSON Schema and widens
+// nothing), properties (emitted in definition order), required, additionalProperties (bool or
+// schema), patternProperties (disjoint patterns), items/prefixItems (and draft-4 array
+// items/additionalItems), minItems/maxItems, enum, const, anyOf, oneOf (when the alternatives
+// are provably disjoint), allOf (merged), $ref/$defs/definitions (JSON pointers into the
+// document, recursion included), min/maxLength, pattern (regex.h), format (date, time,
+// date-time, email, uuid, uri, uri-reference, hostname, ipv4), integer bounds, number bounds
+// that are whole numbers, minProperties: 1.
 // Not supported (error): not, if/then/else, dependencies, dependentRequired/Schemas, contains,
 // uniqueItems, propertyNames, unevaluated*, multipleOf, min/maxProperties beyond the above,
 // remote or anchor $refs, other formats.
