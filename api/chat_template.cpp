@@ -105,13 +105,16 @@ class Gemma3ChatTemplate final : public ChatTemplate {
                         const ChatTemplateOptions& options) const override {
     // OpenAI's developer role is the system role under a newer name; Gemma 3's template knows
     // only the older one.
-    std::vector<ChatMessage> renamed = messages;
+    // Tools, calls and results go in as text first: the template renders none of them.
+    std::vector<ChatMessage> renamed = Gemma3ToolMessages(
+        messages, options.tools, options.tool_choice, options.parallel_tool_calls);
     for (ChatMessage& m : renamed) {
       if (m.role == "developer") m.role = "system";
     }
     return RenderGemma3Chat(renamed, options.add_generation_prompt);
   }
   std::optional<ReasoningSyntax> reasoning_syntax() const override { return std::nullopt; }
+  ToolCallFormat tool_call_format() const override { return ToolCallFormat::kFencedJson; }
   std::vector<std::string> end_of_turn_texts() const override { return {"<end_of_turn>", "<eos>"}; }
   std::vector<std::string> marker_texts() const override { return {}; }
 };
@@ -122,11 +125,12 @@ class Gemma4ChatTemplate final : public ChatTemplate {
   std::string_view name() const override { return "gemma4"; }
   RenderedPrompt Render(const std::vector<ChatMessage>& messages,
                         const ChatTemplateOptions& options) const override {
-    return RenderGemma4Chat(messages, options);
+    return RenderGemma4Chat(AttachToolResults(messages), options);
   }
   std::optional<ReasoningSyntax> reasoning_syntax() const override {
     return Gemma4ReasoningSyntax();
   }
+  ToolCallFormat tool_call_format() const override { return ToolCallFormat::kGemma4; }
   // "<|tool_response>" too: the model opens a tool response to ask for a tool's result, and the
   // server must hand the turn back there.
   std::vector<std::string> end_of_turn_texts() const override {
@@ -134,7 +138,7 @@ class Gemma4ChatTemplate final : public ChatTemplate {
   }
   std::vector<std::string> marker_texts() const override {
     const ReasoningSyntax syntax = Gemma4ReasoningSyntax();
-    return {syntax.open, syntax.close};
+    return {syntax.open, syntax.close, "<|tool_call>", "<tool_call|>", "<|\"|>"};
   }
 };
 

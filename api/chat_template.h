@@ -18,6 +18,8 @@
 
 #include "api/chat_message.h"
 #include "api/reasoning_parser.h"
+#include "api/tool_call_parser.h"
+#include "api/tools.h"
 
 namespace gs::api {
 
@@ -33,9 +35,12 @@ struct ChatTemplateOptions {
   // prompt, so that the model thinks first. Gemma 3 has no thinking mode and ignores it.
   bool enable_thinking = false;
   // Function declarations as OpenAI sends them ({"type": "function", "function": {name,
-  // description, parameters}}), rendered into Gemma 4's system turn. The request parser still
-  // refuses `tools`; the renderer is ready for them.
+  // description, parameters}}), rendered into Gemma 4's system turn and into Gemma 3's first user
+  // turn (api/tools.h). Empty when the model is not offered tools (tool_choice "none").
   std::vector<nlohmann::json> tools;
+  // Gemma 3 words its tool instruction after these; Gemma 4's template has no such text.
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;
 };
 
 enum class ChatFamily { kGemma3, kGemma4 };
@@ -46,16 +51,21 @@ class ChatTemplate {
 
   virtual ChatFamily family() const = 0;
   virtual std::string_view name() const = 0;  // "gemma3", "gemma4"
+  // The messages as the client sent them: tool calls and `tool` messages are mapped onto the
+  // family's own shapes here (api/tools.h).
   virtual RenderedPrompt Render(const std::vector<ChatMessage>& messages,
                                 const ChatTemplateOptions& options) const = 0;
   // The syntax of the model's reasoning in its output, when the family has one.
   virtual std::optional<ReasoningSyntax> reasoning_syntax() const = 0;
+  // How the model writes tool calls in its output (native tokens, or the prompted convention).
+  virtual ToolCallFormat tool_call_format() const = 0;
   // Texts of the tokens that end the model's turn. The server stops at their ids as well as at
   // the tokenizer's end-of-generation ids, so that a tokenizer that does not know the family's
   // turn markers still stops where the template expects.
   virtual std::vector<std::string> end_of_turn_texts() const = 0;
-  // Texts of the tokens the output parsers read (the reasoning markers): the server renders them
-  // as text even where the vocabulary types them as control tokens, which it otherwise drops.
+  // Texts of the tokens the output parsers read (the reasoning and tool-call markers): the server
+  // renders them as text even where the vocabulary types them as control tokens, which it
+  // otherwise drops.
   virtual std::vector<std::string> marker_texts() const = 0;
 };
 

@@ -1,10 +1,13 @@
 #include "api/request.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
 #include <string_view>
 #include <utility>
+
+#include "api/json_body.h"
 
 namespace gs::api {
 namespace {
@@ -476,13 +479,65 @@ bool IsKnownRole(std::string_view role) {
          role == "tool";
 }
 
-// A non-empty tool call list in the history means tools are in use, which this server cannot
-// render or produce yet; an empty or null one is what some clients send by default.
-MaybeError RefuseToolCalls(FieldReader& r) {
-  for (const std::string_view key : {"tool_calls", "function_call"}) {
-    const json* v = r.Find(key);
-    if (v == nullptr || (v->is_array() && v->empty())) continue;
-    return NotSupported(r.Path(key), "Tool calling");
+// OpenAI sends arguments as the JSON text of an object; the templates want the object.
+MaybeError ParseToolCallArguments(const json* v, const std::string& path, json* out) {
+  if (v == nullptr) {
+    *out = json::object();
+    return std::nullopt;
+  }
+  if (v->is_object()) {
+    *out = *v;
+    return std::nullopt;
+  }
+  if (!v->is_string()) return WrongType(path, "a string holding a JSON object", *v);
+  const std::string& text = v->get_ref<const std::string&>();
+  if (text.empty()) {  // what some clients send for a function without parameters
+    *out = json::object();
+    return std::nullopt;
+  }
+  std::variant<json, ApiError> parsed = ParseJsonBody(text);
+  if (std::holds_alternative<ApiError>(parsed)) {
+    return InvalidParam(path, "Invalid value for '" + path +
+                                  "': expected the JSON text of an object, but got \"" +
+                                  Quote(text) + "\".");
+  }
+  *out = std::move(std::get<json>(parsed));
+  return std::nullopt;
+}
+
+MaybeError ParseToolCall(const json& v, const std::string& path, ToolCall* out) {
+  if (!v.is_object()) return WrongType(path, "a tool call object", v);
+  FieldReader r(v, path + ".");
+  r.ReadString("id", &out->id);
+  if (const json* type = r.Find("type"); type != nullptr && *type != "function") {
+    return BadValue(r.Path("type"), "'function'", Describe(*type));
+  }
+  const json* function = r.Find("function");
+  if (!r.ok()) return r.error();
+  if (function == nullptr) return Missing(r.Path("function"));
+  if (!function->is_object()) return WrongType(r.Path("function"), "an object", *function);
+  FieldReader f(*function, r.Path("function."));
+  if (f.Find("name") == nullptr) return Missing(f.Path("name"));
+  f.ReadString("name", &out->name);
+  if (!f.ok()) return f.error();
+  return ParseToolCallArguments(f.Find("arguments"), f.Path("arguments"), &out->arguments);
+}
+
+// An assistant turn's calls. An empty or null list is what some clients send by default; the
+// legacy function_call is refused like the legacy `functions`.
+MaybeError ParseToolCalls(FieldReader& r, ChatMessage* out) {
+  if (r.Find("function_call") != nullptr) {
+    return NotSupported(r.Path("function_call"), "The legacy 'function_call' (use 'tool_calls')");
+  }
+  const json* calls = r.Find("tool_calls");
+  if (calls == nullptr) return std::nullopt;
+  if (!calls->is_array()) return WrongType(r.Path("tool_calls"), "an array of tool calls", *calls);
+  out->tool_calls.resize(calls->size());
+  for (size_t call_idx = 0; call_idx < calls->size(); ++call_idx) {
+    if (MaybeError e = ParseToolCall((*calls)[call_idx], Indexed(r.Path("tool_calls"), call_idx),
+                                     &out->tool_calls[call_idx])) {
+      return e;
+    }
   }
   return std::nullopt;
 }
@@ -509,7 +564,7 @@ MaybeError ParseMessage(const json& m, size_t msg_idx, ChatMessage* out) {
     r.ReadString("tool_call_id", &out->tool_call_id);
   }
   if (out->role == "assistant") {
-    r.Check(RefuseToolCalls(r));
+    r.Check(ParseToolCalls(r, out));
     // An earlier turn's reasoning, as this server returns it; the templates do not render it.
     r.ReadString("reasoning_content", &out->reasoning);
   }
@@ -540,20 +595,147 @@ MaybeError ParseMessages(const json* messages, const RequestLimits& limits,
 
 // ---- Chat-only fields ----------------------------------------------------------------------
 
-// Tools, legacy functions and structured output are refused by name: silently ignoring them
-// would return free text to a client that is waiting for a tool call or for JSON.
+// ---- Tools ---------------------------------------------------------------------------------
+
+constexpr size_t kMaxTools = 128;
+constexpr size_t kMaxToolNameBytes = 64;
+
+bool IsToolName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxToolNameBytes) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  });
+}
+
+MaybeError ParseTool(const json& tool, const std::string& path, std::string* name) {
+  if (!tool.is_object()) return WrongType(path, "a tool object", tool);
+  FieldReader r(tool, path + ".");
+  const json* type = r.Find("type");
+  if (type == nullptr) return Missing(r.Path("type"));
+  if (*type != "function") {
+    return BadValue(
+        r.Path("type"), "'function'",
+        type->is_string() ? "'" + Quote(type->get<std::string>()) + "'" : Describe(*type));
+  }
+  const json* function = r.Find("function");
+  if (function == nullptr) return Missing(r.Path("function"));
+  if (!function->is_object()) return WrongType(r.Path("function"), "an object", *function);
+  FieldReader f(*function, r.Path("function."));
+  if (f.Find("name") == nullptr) return Missing(f.Path("name"));
+  f.ReadString("name", name);
+  if (f.ok() && !IsToolName(*name)) {
+    return BadValue(f.Path("name"), "a name matching ^[a-zA-Z0-9_-]{1,64}$",
+                    "'" + Quote(*name) + "'");
+  }
+  std::string description;
+  f.ReadString("description", &description);
+  bool strict = false;
+  f.ReadBool("strict", &strict);
+  if (const json* params = f.Find("parameters")) {
+    const std::string params_path = f.Path("parameters");
+    if (!params->is_object()) return WrongType(params_path, "a JSON Schema object", *params);
+    if (const auto t = params->find("type"); t != params->end() && *t != "object") {
+      return InvalidParam(params_path + ".type", "Invalid value for '" + params_path +
+                                                     ".type': function parameters must be a "
+                                                     "JSON Schema of type 'object'.");
+    }
+    if (const auto p = params->find("properties"); p != params->end() && !p->is_object()) {
+      return WrongType(params_path + ".properties", "an object", *p);
+    }
+  }
+  if (!f.ok()) return f.error();
+  return std::nullopt;
+}
+
+void ReadToolChoice(FieldReader& r, ToolConfig* out) {
+  const json* v = r.Find("tool_choice");
+  out->choice.mode = out->tools.empty() ? ToolChoiceMode::kNone : ToolChoiceMode::kAuto;
+  if (v == nullptr) return;
+  const std::string_view expected =
+      "'none', 'auto', 'required' or {\"type\": \"function\", \"function\": {\"name\": ...}}";
+  if (v->is_string()) {
+    const std::string& mode = v->get_ref<const std::string&>();
+    if (mode == "none") {
+      out->choice.mode = ToolChoiceMode::kNone;
+      return;
+    }
+    if (mode != "auto" && mode != "required") {
+      return r.Fail(BadValue("tool_choice", expected, "'" + Quote(mode) + "'"));
+    }
+    if (out->tools.empty()) {
+      return r.Fail(InvalidParam("tool_choice", "Invalid value for 'tool_choice': '" + mode +
+                                                    "' is only allowed when 'tools' are given."));
+    }
+    out->choice.mode = mode == "auto" ? ToolChoiceMode::kAuto : ToolChoiceMode::kRequired;
+    return;
+  }
+  if (!v->is_object()) return r.Fail(WrongType("tool_choice", expected, *v));
+  FieldReader c(*v, "tool_choice.");
+  const json* type = c.Find("type");
+  if (type == nullptr) return r.Fail(Missing("tool_choice.type"));
+  if (*type != "function") {
+    return r.Fail(BadValue(
+        "tool_choice.type", "'function'",
+        type->is_string() ? "'" + Quote(type->get<std::string>()) + "'" : Describe(*type)));
+  }
+  const json* function = c.Find("function");
+  if (function == nullptr) return r.Fail(Missing("tool_choice.function"));
+  if (!function->is_object()) {
+    return r.Fail(WrongType("tool_choice.function", "an object", *function));
+  }
+  FieldReader f(*function, "tool_choice.function.");
+  if (f.Find("name") == nullptr) return r.Fail(Missing("tool_choice.function.name"));
+  f.ReadString("name", &out->choice.function);
+  if (!f.ok()) return r.Fail(f.error());
+  if (std::find(out->names.begin(), out->names.end(), out->choice.function) == out->names.end()) {
+    return r.Fail(InvalidParam("tool_choice.function.name",
+                               "Invalid value for 'tool_choice.function.name': no function "
+                               "named '" +
+                                   Quote(out->choice.function) + "' is in 'tools'."));
+  }
+  out->choice.mode = ToolChoiceMode::kFunction;
+}
+
+void ReadTools(FieldReader& r, ToolConfig* out) {
+  // The legacy pair, unless it asks for nothing (what some clients send by default).
+  for (const std::string_view key : {"functions", "function_call"}) {
+    const json* v = r.Find(key);
+    if (v == nullptr || (v->is_array() && v->empty()) || (v->is_string() && *v == "none")) {
+      continue;
+    }
+    return r.Fail(NotSupported(
+        r.Path(key), "The legacy '" + std::string(key) + "' (use 'tools' and 'tool_choice')"));
+  }
+  if (const json* tools = r.Find("tools")) {
+    if (!tools->is_array()) return r.Fail(WrongType("tools", "an array of tools", *tools));
+    if (tools->size() > kMaxTools) {
+      return r.Fail(InvalidParam("tools", "Too many tools: " + std::to_string(tools->size()) +
+                                              " (the limit is " + std::to_string(kMaxTools) +
+                                              ")."));
+    }
+    for (size_t tool_idx = 0; tool_idx < tools->size(); ++tool_idx) {
+      const std::string path = Indexed("tools", tool_idx);
+      std::string name;
+      if (MaybeError e = ParseTool((*tools)[tool_idx], path, &name)) return r.Fail(std::move(*e));
+      if (std::find(out->names.begin(), out->names.end(), name) != out->names.end()) {
+        return r.Fail(InvalidParam(path + ".function.name",
+                                   "Invalid value for '" + path + ".function.name': '" + name +
+                                       "' names two tools; function names must be unique."));
+      }
+      out->names.push_back(std::move(name));
+      out->tools.push_back((*tools)[tool_idx]);
+    }
+  }
+  ReadToolChoice(r, out);
+  r.ReadBool("parallel_tool_calls", &out->parallel_tool_calls);
+}
+
+// ---- Structured output ---------------------------------------------------------------------
+
+// Structured output is refused by name: silently ignoring it would return free text to a
+// client that is waiting for JSON.
 void RefuseUnsupportedChatFeatures(FieldReader& r) {
-  for (const std::string_view key : {"tools", "functions"}) {
-    const json* v = r.Find(key);
-    if (v == nullptr || (v->is_array() && v->empty())) continue;
-    if (!v->is_array()) return r.Fail(WrongType(r.Path(key), "an array", *v));
-    return r.Fail(NotSupported(r.Path(key), "Tool calling"));
-  }
-  for (const std::string_view key : {"tool_choice", "function_call"}) {
-    const json* v = r.Find(key);
-    if (v == nullptr || (v->is_string() && *v == "none")) continue;
-    return r.Fail(NotSupported(r.Path(key), "Tool calling"));
-  }
   const json* format = r.Find("response_format");
   if (format == nullptr) return;
   const std::string path = "response_format";
@@ -720,6 +902,7 @@ ParseResult<ChatRequest> ParseChatRequest(const nlohmann::json& body, const Requ
   FieldReader r(body, "");
   r.ReadString("model", &req.model);
   if (r.ok()) r.Check(ParseMessages(r.Find("messages"), limits, &req.messages));
+  ReadTools(r, &req.tools);
   RefuseUnsupportedChatFeatures(r);
   ReadGenerationParams(r, limits, &req.params);
   ReadChatLogprobs(r, limits, &req.params);
@@ -759,6 +942,7 @@ ParseResult<TokenizeRequest> ParseTokenizeRequest(const nlohmann::json& body,
     r.Check(ParseMessages(messages, limits, &req.messages));
     r.ReadBool("add_generation_prompt", &req.add_generation_prompt);
     ReadThinking(r, &req.enable_thinking);
+    ReadTools(r, &req.tools);
   } else if (prompt != nullptr) {
     r.ReadString("prompt", &req.prompt);
     r.ReadBool("add_special_tokens", &req.add_special_tokens);

@@ -1,8 +1,8 @@
 // OpenAI requests as data: the fields of /v1/chat/completions, /v1/completions, /tokenize and
 // /detokenize parsed out of JSON and validated. Every wrong type or out-of-range value is an
 // ApiError naming its `param`; unknown fields are ignored (clients send many we have no use
-// for); fields the server cannot honour yet (tools, media parts, structured response formats)
-// are refused by name rather than silently dropped.
+// for); fields the server cannot honour yet (legacy functions, media parts, structured response
+// formats) are refused by name rather than silently dropped.
 //
 // Choices where OpenAI and the peers differ or say nothing:
 //   - `null` for any optional field means "not given" (the SDKs send it).
@@ -13,6 +13,16 @@
 //   - Completions: a token prompt must not be empty (a text prompt may); best_of is accepted
 //     only as 1 or n; a non-empty suffix is refused.
 //   - /tokenize with both `prompt` and `messages` is refused (param "prompt") as ambiguous.
+//   - Tools (OpenAI's rules, and limits of our own): at most 128; each {"type": "function",
+//     "function": {"name", "description"?, "parameters"?, "strict"?}} with a name matching
+//     ^[a-zA-Z0-9_-]{1,64}$, unique; parameters a JSON Schema object (a JSON object whose "type",
+//     when given, is "object"). tool_choice "none", "auto", "required" or {"type": "function",
+//     "function": {"name"}} naming one of the tools; anything but "none" needs tools. An empty
+//     `tools` array is no tools. Legacy `functions` / `function_call` are refused (param named):
+//     OpenAI deprecated them for `tools`, which every current client sends.
+//   - An assistant message's tool_calls: [{"id", "type": "function", "function": {"name",
+//     "arguments"}}]; arguments a JSON text of an object (OpenAI's form; "" reads as {}) or an
+//     object, kept as the object (the Gemma 4 template renders it key by key).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +35,7 @@
 
 #include "api/api_error.h"
 #include "api/chat_message.h"
+#include "api/tools.h"
 
 namespace gs::api {
 
@@ -80,6 +91,7 @@ struct ChatRequest {
   // a hint many clients fill in by default. nullopt: neither (the template's default, off).
   // Families without a thinking mode (Gemma 3) ignore it.
   std::optional<bool> enable_thinking;
+  ToolConfig tools;
 };
 
 // One prompt of /v1/completions: text, or token ids (each checked against num_vocab).
@@ -105,6 +117,7 @@ struct TokenizeRequest {
   bool add_special_tokens = true;       // prompt form; default true
   bool add_generation_prompt = true;    // chat form
   std::optional<bool> enable_thinking;  // chat form, as in ChatRequest
+  ToolConfig tools;                     // chat form, as in ChatRequest
 };
 
 struct DetokenizeRequest {

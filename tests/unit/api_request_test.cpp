@@ -412,9 +412,6 @@ constexpr BadCase kBadChat[] = {
                                                    {"type": "banana"}]}]})",
      "messages[0].content[1].type"},
     {R"({"messages": [{"role": "user", "content": "Hi", "name": 5}]})", "messages[0].name"},
-    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "call_1",
-        "type": "function", "function": {"name": "f", "arguments": "{}"}}]}]})",
-     "messages[0].tool_calls"},
     {R"({"messages": [{"role": "assistant", "content": "x", "tool_calls": "yes"}]})",
      "messages[0].tool_calls"},
     {R"({"messages": [{"role": "assistant", "content": null,
@@ -451,14 +448,82 @@ constexpr BadCase kBadChat[] = {
      "messages[0].content[0]"},
     {R"({"messages": [{"role": "user", "content": [{"type": "image"}]}]})",
      "messages[0].content[0]"},
-    // Tools and structured output: refused by name, not silently dropped.
-    {R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]})", "tools"},
+    // Tools: OpenAI's rules, each 400 naming the offending field.
     {R"({"tools": "f"})", "tools"},
+    {R"({"tools": [5]})", "tools[0]"},
+    {R"({"tools": [{"function": {"name": "f"}}]})", "tools[0].type"},
+    {R"({"tools": [{"type": "retrieval", "function": {"name": "f"}}]})", "tools[0].type"},
+    {R"({"tools": [{"type": "function"}]})", "tools[0].function"},
+    {R"({"tools": [{"type": "function", "function": "f"}]})", "tools[0].function"},
+    {R"({"tools": [{"type": "function", "function": {"description": "d"}}]})",
+     "tools[0].function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": 5}}]})", "tools[0].function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": ""}}]})", "tools[0].function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}},
+                   {"type": "function", "function": {"name": "get weather"}}]})",
+     "tools[1].function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f.g"}}]})", "tools[0].function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}},
+                   {"type": "function", "function": {"name": "g"}},
+                   {"type": "function", "function": {"name": "f"}}]})",
+     "tools[2].function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f", "description": 1}}]})",
+     "tools[0].function.description"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f", "strict": "yes"}}]})",
+     "tools[0].function.strict"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": []}}]})",
+     "tools[0].function.parameters"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f", "parameters": "{}"}}]})",
+     "tools[0].function.parameters"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f",
+        "parameters": {"type": "string"}}}]})",
+     "tools[0].function.parameters.type"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f",
+        "parameters": {"type": "object", "properties": [1]}}}]})",
+     "tools[0].function.parameters.properties"},
     {R"({"tool_choice": "auto"})", "tool_choice"},
     {R"({"tool_choice": "required"})", "tool_choice"},
-    {R"({"tool_choice": {"type": "function", "function": {"name": "f"}}})", "tool_choice"},
+    {R"({"tool_choice": {"type": "function", "function": {"name": "f"}}})",
+     "tool_choice.function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": "any"})",
+     "tool_choice"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": 1})",
+     "tool_choice"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": {"type": "function", "function": {"name": "g"}}})",
+     "tool_choice.function.name"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": {"type": "function"}})",
+     "tool_choice.function"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}}],
+        "tool_choice": {"type": "allowed_tools", "function": {"name": "f"}}})",
+     "tool_choice.type"},
+    {R"({"tools": [{"type": "function", "function": {"name": "f"}}],
+        "parallel_tool_calls": "no"})",
+     "parallel_tool_calls"},
     {R"({"functions": [{"name": "f"}]})", "functions"},
     {R"({"function_call": "auto"})", "function_call"},
+    // Tool calls in the history.
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [5]}]})",
+     "messages[0].tool_calls[0]"},
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+        "type": "function"}]}]})",
+     "messages[0].tool_calls[0].function"},
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+        "type": "custom", "function": {"name": "f"}}]}]})",
+     "messages[0].tool_calls[0].type"},
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+        "function": {"arguments": "{}"}}]}]})",
+     "messages[0].tool_calls[0].function.name"},
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+        "function": {"name": "f", "arguments": "{not json"}}]}]})",
+     "messages[0].tool_calls[0].function.arguments"},
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+        "function": {"name": "f", "arguments": "[1, 2]"}}]}]})",
+     "messages[0].tool_calls[0].function.arguments"},
+    {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
+        "function": {"name": "f", "arguments": 5}}]}]})",
+     "messages[0].tool_calls[0].function.arguments"},
     {R"({"response_format": {"type": "json_object"}})", "response_format"},
     {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "x",
         "schema": {"type": "object"}}}})",
@@ -482,10 +547,82 @@ TEST(ChatRequestTest, MediaPartsSayTheyAreNotSupported) {
   EXPECT_NE(std::get<ApiError>(result).message.find("not supported"), std::string::npos);
 }
 
-TEST(ChatRequestTest, ToolsSayTheyAreNotSupported) {
-  const auto result = Chat(R"({"tools": [{"type": "function", "function": {"name": "f"}}]})");
-  ASSERT_TRUE(std::holds_alternative<ApiError>(result));
-  EXPECT_NE(std::get<ApiError>(result).message.find("not supported"), std::string::npos);
+TEST(ChatRequestTest, ToolsAreRead) {
+  const ChatRequest r = ExpectOk(Chat(R"({"tools": [
+      {"type": "function", "function": {"name": "get_weather", "description": "Weather.",
+       "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                      "required": ["city"]}, "strict": true}},
+      {"type": "function", "function": {"name": "no-args_2"}}]})"));
+  EXPECT_EQ(r.tools.names, (std::vector<std::string>{"get_weather", "no-args_2"}));
+  ASSERT_EQ(r.tools.tools.size(), 2u);
+  EXPECT_EQ(r.tools.tools[0]["function"]["description"], "Weather.");
+  EXPECT_EQ(r.tools.choice.mode, ToolChoiceMode::kAuto);  // OpenAI's default with tools
+  EXPECT_TRUE(r.tools.parallel_tool_calls);
+  EXPECT_TRUE(r.tools.active());
+}
+
+TEST(ChatRequestTest, ToolChoiceForms) {
+  constexpr std::string_view kTools =
+      R"("tools": [{"type": "function", "function": {"name": "f"}}])";
+  auto choice = [&](std::string_view extra) {
+    const std::string body = "{" + std::string(kTools) + ", " + std::string(extra) + "}";
+    return ExpectOk(Chat(body.c_str())).tools;
+  };
+  EXPECT_EQ(choice(R"("tool_choice": "none")").choice.mode, ToolChoiceMode::kNone);
+  EXPECT_FALSE(choice(R"("tool_choice": "none")").active());
+  EXPECT_EQ(choice(R"("tool_choice": "auto")").choice.mode, ToolChoiceMode::kAuto);
+  EXPECT_EQ(choice(R"("tool_choice": "required")").choice.mode, ToolChoiceMode::kRequired);
+  const ToolConfig named =
+      choice(R"("tool_choice": {"type": "function", "function": {"name": "f"}})");
+  EXPECT_EQ(named.choice.mode, ToolChoiceMode::kFunction);
+  EXPECT_EQ(named.choice.function, "f");
+  EXPECT_FALSE(choice(R"("parallel_tool_calls": false)").parallel_tool_calls);
+  // Without tools: "none" (said or not) is fine, and so are the empty forms clients send.
+  for (const char* body :
+       {R"({"tool_choice": "none"})", R"({"tools": []})", R"({"tools": null, "tool_choice": null})",
+        R"({"parallel_tool_calls": true})"}) {
+    SCOPED_TRACE(body);
+    EXPECT_FALSE(ExpectOk(Chat(body)).tools.active());
+  }
+}
+
+TEST(ChatRequestTest, ToolCountIsCapped) {
+  json body = json::parse(kChatBase);
+  for (int i = 0; i < 129; ++i) {
+    body["tools"].push_back(
+        {{"type", "function"}, {"function", {{"name", "f" + std::to_string(i)}}}});
+  }
+  ExpectBadParam(ParseChatRequest(body, Limits()), "tools");
+  body["tools"].erase(body["tools"].end() - 1);
+  ExpectOk(ParseChatRequest(body, Limits()));
+  // 64 bytes is the longest name.
+  body["tools"] = {{{"type", "function"}, {"function", {{"name", std::string(64, 'a')}}}}};
+  ExpectOk(ParseChatRequest(body, Limits()));
+  body["tools"][0]["function"]["name"] = std::string(65, 'a');
+  ExpectBadParam(ParseChatRequest(body, Limits()), "tools[0].function.name");
+}
+
+TEST(ChatRequestTest, ToolCallsAndResultsInTheHistoryAreRead) {
+  const ChatRequest r = ExpectOk(Chat(R"({"messages": [
+      {"role": "user", "content": "Weather?"},
+      {"role": "assistant", "content": null, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}},
+        {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": ""}},
+        {"id": "call_3", "function": {"name": "g", "arguments": {"x": [1]}}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "{\"temp\": 20}"},
+      {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]}
+  ]})"));
+  ASSERT_EQ(r.messages.size(), 4u);
+  const std::vector<ToolCall>& calls = r.messages[1].tool_calls;
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(calls[0].id, "call_1");
+  EXPECT_EQ(calls[0].name, "get_weather");
+  EXPECT_EQ(calls[0].arguments, (json{{"city", "Paris"}}));  // the string parsed to an object
+  EXPECT_EQ(calls[1].arguments, json::object());
+  EXPECT_EQ(calls[2].arguments, (json{{"x", {1}}}));
+  EXPECT_EQ(r.messages[2].tool_call_id, "call_1");
+  EXPECT_EQ(r.messages[3].parts.size(), 1u);
 }
 
 TEST(ChatRequestTest, CountAndSizeCapsAreEnforced) {  // V11

@@ -7,10 +7,12 @@
 #include <iterator>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "api/chat_message.h"
+#include "api/tools.h"
 
 namespace gs::api {
 namespace {
@@ -245,6 +247,137 @@ TEST(ChatTemplateInterfaceTest, Gemma4HasAThoughtChannelAndStopsAtToolResponses)
   EXPECT_NE(std::find(stops.begin(), stops.end(), "<|tool_response>"), stops.end());
   EXPECT_EQ(t->Render({Msg("user", "Hi")}, Options(true, true)).text,
             "<bos><|turn>system\n<|think|><turn|>\n<|turn>user\nHi<turn|>\n<|turn>model\n");
+}
+
+// ---- Tools in the prompt (api/tools.h) --------------------------------------------------------
+
+json WeatherTool() {
+  return json::parse(R"({"type": "function", "function": {"name": "get_weather",
+      "description": "Current weather.", "parameters": {"type": "object",
+      "properties": {"city": {"type": "string"}}, "required": ["city"]}}})");
+}
+
+// user, assistant calling two functions, both results: the OpenAI shape of one tool round.
+std::vector<ChatMessage> ToolRound() {
+  ChatMessage call = Msg("assistant", "");
+  call.tool_calls.push_back({"call_1", "get_weather", json{{"city", "Paris"}}});
+  call.tool_calls.push_back({"call_2", "get_time", json::object()});
+  ChatMessage weather = Msg("tool", R"({"temp": 20, "sky": "clear"})");
+  weather.tool_call_id = "call_1";
+  ChatMessage time = Msg("tool", "noon");
+  time.tool_call_id = "call_2";
+  return {Msg("user", "Weather and time in Paris?"), call, weather, time};
+}
+
+TEST(Gemma4ToolsTest, ToolMessagesBecomeTheCallsResponses) {
+  const std::vector<ChatMessage> attached = AttachToolResults(ToolRound());
+  ASSERT_EQ(attached.size(), 2u);
+  ASSERT_EQ(attached[1].tool_responses.size(), 2u);
+  EXPECT_EQ(attached[1].tool_responses[0].name, "get_weather");
+  EXPECT_EQ(attached[1].tool_responses[0].response, (json{{"temp", 20}, {"sky", "clear"}}));
+  EXPECT_EQ(attached[1].tool_responses[1].name, "get_time");
+  EXPECT_EQ(attached[1].tool_responses[1].response, "noon");  // not JSON: the string itself
+
+  ChatTemplateOptions options = Options(true);
+  options.tools = {WeatherTool()};
+  const RenderedPrompt r = MakeChatTemplate(ChatFamily::kGemma4)->Render(ToolRound(), options);
+  EXPECT_EQ(r.error, "");
+  // The results stay in the model's turn, which the generation prompt continues.
+  EXPECT_EQ(r.text,
+            "<bos><|turn>system\n<|tool>declaration:get_weather{description:<|\"|>Current "
+            "weather.<|\"|>,parameters:{properties:{city:{type:<|\"|>STRING<|\"|>}},required:[<|"
+            "\"|>city<|\"|>],type:<|\"|>OBJECT<|\"|>}}<tool|><turn|>\n"
+            "<|turn>user\nWeather and time in Paris?<turn|>\n<|turn>model\n"
+            "<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>}<tool_call|>"
+            "<|tool_call>call:get_time{}<tool_call|>"
+            "<|tool_response>response:get_weather{sky:<|\"|>clear<|\"|>,temp:20}<tool_response|>"
+            "<|tool_response>response:get_time{value:<|\"|>noon<|\"|>}<tool_response|>"
+            "<|channel>thought\n<channel|>");
+}
+
+TEST(Gemma4ToolsTest, UnmatchedResultsAreNamedByTheirMessageOrUnknown) {
+  std::vector<ChatMessage> messages = ToolRound();
+  messages[2].tool_call_id = "call_9";
+  messages[2].name = "weather_service";
+  messages[3].tool_call_id = "call_8";
+  const std::vector<ChatMessage> attached = AttachToolResults(messages);
+  EXPECT_EQ(attached[1].tool_responses[0].name, "weather_service");
+  EXPECT_EQ(attached[1].tool_responses[1].name, std::nullopt);
+  // A tool message that follows no call is left for the template (a "tool" turn).
+  ChatMessage orphan = Msg("tool", "x");
+  orphan.tool_call_id = "c";
+  EXPECT_EQ(AttachToolResults({Msg("user", "a"), orphan}).size(), 2u);
+}
+
+TEST(Gemma4ToolsTest, DeepResultsStayStrings) {
+  // The renderer recurses into values: a result nested past the body's depth cap is not parsed.
+  const std::string deep = std::string(100, '[') + std::string(100, ']');
+  std::vector<ChatMessage> messages = ToolRound();
+  messages[2].content = deep;
+  EXPECT_EQ(AttachToolResults(messages)[1].tool_responses[0].response, deep);
+}
+
+TEST(Gemma3ToolsTest, TheConventionInTheFirstUserTurnAndResultsAsUserTurns) {
+  ChatTemplateOptions options = Options(true);
+  options.tools = {WeatherTool()};
+  std::vector<ChatMessage> messages = ToolRound();
+  messages.insert(messages.begin(), Msg("system", "Be brief."));
+  const RenderedPrompt r = MakeChatTemplate(ChatFamily::kGemma3)->Render(messages, options);
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.text,
+            "<bos><start_of_turn>user\nBe brief.\n\n"
+            "You can call functions. To call one, answer with only this block, one block per "
+            "call:\n```tool_call\n{\"name\": \"function_name\", \"arguments\": {\"parameter\": "
+            "\"value\"}}\n```\nWhen no function helps, answer in plain text instead.\n\n"
+            "The functions, as JSON:\n[{\"description\":\"Current weather.\",\"name\":"
+            "\"get_weather\",\"parameters\":{\"properties\":{\"city\":{\"type\":\"string\"}},"
+            "\"required\":[\"city\"],\"type\":\"object\"}}]\n\n"
+            "Weather and time in Paris?<end_of_turn>\n"
+            "<start_of_turn>model\n```tool_call\n{\"arguments\":{\"city\":\"Paris\"},\"name\":"
+            "\"get_weather\"}\n```\n```tool_call\n{\"arguments\":{},\"name\":\"get_time\"}\n```"
+            "<end_of_turn>\n"
+            "<start_of_turn>user\n```tool_result\n{\"content\":{\"sky\":\"clear\",\"temp\":20},"
+            "\"name\":\"get_weather\"}\n```\n```tool_result\n{\"content\":\"noon\",\"name\":"
+            "\"get_time\"}\n```<end_of_turn>\n<start_of_turn>model\n");
+}
+
+TEST(Gemma3ToolsTest, ChoiceWordsTheInstruction) {
+  ChatTemplateOptions options = Options(true);
+  options.tools = {WeatherTool()};
+  options.tool_choice = {ToolChoiceMode::kFunction, "get_weather"};
+  options.parallel_tool_calls = false;
+  const std::string text =
+      MakeChatTemplate(ChatFamily::kGemma3)->Render({Msg("user", "Hi")}, options).text;
+  EXPECT_NE(text.find("You must call the function get_weather.\n"), std::string::npos);
+  EXPECT_NE(text.find("Call at most one function.\n"), std::string::npos);
+  options.tool_choice = {ToolChoiceMode::kRequired, ""};
+  EXPECT_NE(MakeChatTemplate(ChatFamily::kGemma3)
+                ->Render({Msg("user", "Hi")}, options)
+                .text.find("You must call at least one function.\n"),
+            std::string::npos);
+}
+
+TEST(Gemma3ToolsTest, WithoutToolsThePromptIsUnchangedButHistoryIsStillText) {
+  const std::unique_ptr<ChatTemplate> t = MakeChatTemplate(ChatFamily::kGemma3);
+  const std::vector<ChatMessage> plain = {Msg("user", "Hi"), Msg("assistant", "Hello"),
+                                          Msg("user", "Bye")};
+  EXPECT_EQ(t->Render(plain, Options(true)).text, RenderGemma3Chat(plain, true).text);
+  // Results followed by a user message share its turn; alternation holds.
+  std::vector<ChatMessage> messages = ToolRound();
+  messages.push_back(Msg("user", "Thanks"));
+  const RenderedPrompt r = t->Render(messages, Options(true));
+  EXPECT_EQ(r.error, "");
+  EXPECT_NE(r.text.find("\"name\":\"get_time\"}\n```\n\nThanks<end_of_turn>"), std::string::npos)
+      << r.text;
+  EXPECT_EQ(r.text.find("You can call functions"), std::string::npos);
+}
+
+TEST(Gemma3ToolsTest, ListContentKeepsTheBlankLineAfterTheInstruction) {
+  ChatTemplateOptions options = Options(false);
+  options.tools = {WeatherTool()};
+  const RenderedPrompt r = MakeChatTemplate(ChatFamily::kGemma3)
+                               ->Render({ListMsg("user", {{"text", "Weather? "}})}, options);
+  EXPECT_NE(r.text.find("}]\n\nWeather?<end_of_turn>"), std::string::npos) << r.text;
 }
 
 }  // namespace
