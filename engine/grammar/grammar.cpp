@@ -185,9 +185,30 @@ void GrammarBuilder::AddDfa(uint32_t from, const Dfa& dfa, uint32_t to) {
 
 void GrammarBuilder::AddJsonString(uint32_t from, const Dfa& dfa, uint32_t to) {
   if (dfa.empty()) return;
+  const uint32_t open = NewNode();
+  AddBytes(from, '"', '"', open);
+  AddJsonContent(open, dfa, to, /*close_quote=*/true);
+}
+
+void GrammarBuilder::AddJsonStringOfLength(uint32_t from, int min_chars, int max_chars,
+                                           uint32_t to) {
+  static const Dfa kOneChar = CompileAnchoredRegex("[\\s\\S]").value();
+  uint32_t cur = NewNode();
+  AddBytes(from, '"', '"', cur);
+  for (int i = 0; max_chars < 0 ? i < min_chars : i < max_chars; ++i) {
+    if (i >= min_chars) AddBytes(cur, '"', '"', to);
+    const uint32_t next = NewNode();
+    AddJsonContent(cur, kOneChar, next, /*close_quote=*/false);
+    cur = next;
+  }
+  AddBytes(cur, '"', '"', to);
+  if (max_chars < 0) AddJsonContent(cur, kOneChar, cur, /*close_quote=*/false);
+}
+
+void GrammarBuilder::AddJsonContent(uint32_t from, const Dfa& dfa, uint32_t to, bool close_quote) {
   std::vector<uint32_t> g(dfa.num_states());
   for (auto& n : g) n = NewNode();
-  AddBytes(from, '"', '"', g[dfa.start]);
+  AddEpsilon(from, g[dfa.start]);
   for (int32_t s = 0; s < dfa.num_states(); ++s) {
     const auto& next = dfa.next[s];
     auto raw = [](int b) { return b >= 0x20 && b != '"' && b != '\\'; };
@@ -272,7 +293,13 @@ void GrammarBuilder::AddJsonString(uint32_t from, const Dfa& dfa, uint32_t to) {
       AddBytes(u_nodes[hi], lo, lo, g[t]);
       if (lo >= 'a') AddBytes(u_nodes[hi], lo - 'a' + 'A', lo - 'a' + 'A', g[t]);
     }
-    if (dfa.accepting[s]) AddBytes(g[s], '"', '"', to);
+    if (dfa.accepting[s]) {
+      if (close_quote) {
+        AddBytes(g[s], '"', '"', to);
+      } else {
+        AddEpsilon(g[s], to);
+      }
+    }
   }
 }
 

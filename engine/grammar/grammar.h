@@ -112,6 +112,9 @@ class GrammarBuilder {
   // characters escaped (short forms, else \u00XX), anything else raw UTF-8; '/' may also be
   // written \/.
   void AddJsonString(uint32_t from, const Dfa& dfa, uint32_t to);
+  // A JSON string of min_chars to max_chars characters (max_chars < 0: no maximum), spelled out
+  // as a chain of character positions: far fewer states than the equivalent DFA.
+  void AddJsonStringOfLength(uint32_t from, int min_chars, int max_chars, uint32_t to);
   // Raw bytes: the DFA embedded as it is (for numbers and other unquoted lexemes).
   void AddDfa(uint32_t from, const Dfa& dfa, uint32_t to);
 
@@ -126,6 +129,10 @@ class GrammarBuilder {
     std::vector<uint32_t> eps;
     bool final = false;
   };
+
+  // The string content the DFA accepts, escaped as AddJsonString says, from `from` to `to`
+  // (through a closing quote when close_quote).
+  void AddJsonContent(uint32_t from, const Dfa& dfa, uint32_t to, bool close_quote);
 
   GrammarLimits limits_;
   std::vector<Node> nodes_;

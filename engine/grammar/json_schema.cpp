@@ -768,8 +768,11 @@ class SchemaCompiler {
     }
     if (*types & kString) {
       const std::string key = StringKey(s);
+      const bool lengths_only = !s.Find("pattern") && !s.Find(kExtraPatterns) && !s.Find("format");
       if (const auto it = lexeme_rules_.find("s:" + key); it != lexeme_rules_.end()) {
         b_.AddCall(from, it->second, to);
+      } else if (lengths_only && (s.Find("minLength") || s.Find("maxLength"))) {
+        GS_RETURN_IF_ERROR(EmitLengthString(s, key, from, to, path));
       } else {
         StatusOr<Dfa> dfa = StringDfa(s, path);
         if (!dfa.ok()) return dfa.status();
@@ -933,6 +936,31 @@ class SchemaCompiler {
       return Error(path + "/format", "format \"" + format + "\" is not supported");
     }
     return &it->second;
+  }
+
+  // A string with only length bounds, as a chain of positions (a length DFA would need a state
+  // per position and UTF-8 byte, and 1 KiB of table each).
+  Status EmitLengthString(const JsonValue& s, const std::string& key, uint32_t from, uint32_t to,
+                          const std::string& path) {
+    const JsonValue* min_len = s.Find("minLength");
+    const JsonValue* max_len = s.Find("maxLength");
+    const double lo = min_len ? min_len->number_value() : 0;
+    const double hi = max_len ? max_len->number_value() : -1;
+    if (lo > options_.max_string_length || hi > options_.max_string_length) {
+      return Error(path + (hi > options_.max_string_length ? "/maxLength" : "/minLength"),
+                   "string lengths above " + std::to_string(options_.max_string_length) +
+                       " are not supported");
+    }
+    if (hi >= 0 && lo > hi) return Status::Ok();  // nothing fits
+    uint32_t start;
+    const uint32_t rule = b_.NewRule(&start);
+    const uint32_t end = b_.NewNode();
+    b_.SetFinal(end);
+    b_.AddJsonStringOfLength(start, static_cast<int>(std::ceil(lo)),
+                             hi < 0 ? -1 : static_cast<int>(std::floor(hi)), end);
+    lexeme_rules_["s:" + key] = rule;
+    b_.AddCall(from, rule, to);
+    return Status::Ok();
   }
 
   // What StringDfa depends on, as a memo key.

@@ -33,6 +33,7 @@ struct JsonSchemaOptions {
   bool allow_newline = true;      // one newline (or \r\n) per whitespace run
   int max_schema_depth = 64;      // nesting of subschemas being compiled, refs included
   int max_unrolled_items = 4096;  // minItems/maxItems/prefixItems positions spelled out
+  int max_string_length = 20000;  // minLength/maxLength without a pattern or format
   double max_compile_ms = 2000;   // wall-clock budget
   RegexLimits regex_limits;
   GrammarLimits grammar_limits;
