@@ -71,8 +71,19 @@ json ChatCompletionJson(const ResponseHeader& h, const std::vector<ChoiceResult>
                         const Usage& usage) {
   json out_choices = json::array();
   for (const ChoiceResult& c : choices) {
-    json message = {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}};
+    // With calls and no text, content is null (OpenAI's shape); without calls it stays a string.
+    const json content = c.text.empty() && !c.tool_calls.empty() ? json(nullptr) : json(c.text);
+    json message = {{"role", "assistant"}, {"content", content}, {"refusal", nullptr}};
     if (!c.reasoning.empty()) message["reasoning_content"] = c.reasoning;
+    if (!c.tool_calls.empty()) {
+      json calls = json::array();
+      for (const ToolCallResult& call : c.tool_calls) {
+        calls.push_back({{"id", call.id},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", call.arguments}}}});
+      }
+      message["tool_calls"] = std::move(calls);
+    }
     out_choices.push_back(
         {{"index", c.index},
          {"message", message},
@@ -115,6 +126,20 @@ json ChatChunkJson(const ResponseHeader& h, const ChunkDelta& d, bool include_us
   }
   if (d.reasoning) delta["reasoning_content"] = *d.reasoning;
   if (d.text) delta["content"] = *d.text;
+  if (!d.tool_calls.empty()) {
+    json calls = json::array();
+    for (const ToolCallChunk& call : d.tool_calls) {
+      if (call.opens) {
+        calls.push_back({{"index", call.index},
+                         {"id", call.id},
+                         {"type", "function"},
+                         {"function", {{"name", call.name}, {"arguments", ""}}}});
+      } else {
+        calls.push_back({{"index", call.index}, {"function", {{"arguments", call.arguments}}}});
+      }
+    }
+    delta["tool_calls"] = std::move(calls);
+  }
   json choice = {{"index", d.index},
                  {"delta", delta},
                  {"logprobs", d.has_logprobs ? ChatLogprobsJson(d.logprobs) : json(nullptr)},

@@ -36,15 +36,23 @@ struct ResponseHeader {
   std::string model;
 };
 
+// A call the model made, as message.tool_calls[i] carries it.
+struct ToolCallResult {
+  std::string id;  // "call_..."
+  std::string name;
+  std::string arguments;  // a JSON object's text
+};
+
 struct ChoiceResult {
   int32_t index = 0;
-  std::string text;
+  std::string text;  // with tool calls, an empty text is sent as null content
   // Chat: the model's reasoning, sent as message.reasoning_content (vLLM's and llama.cpp's field)
   // when non-empty; never part of `text`.
   std::string reasoning;
-  std::string finish_reason;  // "stop" or "length"
+  std::string finish_reason;  // "stop", "length" or "tool_calls"
   bool has_logprobs = false;
   std::vector<TokenLogprobs> logprobs;
+  std::vector<ToolCallResult> tool_calls;  // chat: message.tool_calls when non-empty
 };
 
 nlohmann::json UsageJson(const Usage& usage);
@@ -55,13 +63,25 @@ nlohmann::json ChatCompletionJson(const ResponseHeader& h, const std::vector<Cho
 nlohmann::json TextCompletionJson(const ResponseHeader& h, const std::vector<ChoiceResult>& choices,
                                   const Usage& usage);
 
+// One entry of a streamed delta.tool_calls, as OpenAI streams a call: the entry that opens it
+// carries index, id, type, the whole name and arguments ""; later entries carry the index and
+// argument text to append.
+struct ToolCallChunk {
+  int32_t index = 0;  // the call's position in the choice's reply
+  bool opens = false;
+  std::string id;         // opens only
+  std::string name;       // opens only
+  std::string arguments;  // !opens only
+};
+
 // One streamed piece of one choice. For chat, role_delta sends {"role":"assistant","content":""}
 // (the first chunk of a choice); finish_reason empty means null (and an empty delta otherwise).
 struct ChunkDelta {
   int32_t index = 0;
   bool role_delta = false;
   std::optional<std::string> text;
-  std::optional<std::string> reasoning;  // chat: delta.reasoning_content
+  std::optional<std::string> reasoning;   // chat: delta.reasoning_content
+  std::vector<ToolCallChunk> tool_calls;  // chat: delta.tool_calls when non-empty
   std::string finish_reason;
   bool has_logprobs = false;
   std::vector<TokenLogprobs> logprobs;

@@ -30,6 +30,7 @@ bool Generation::Submit(Engine& engine) {
     c.detokenizer = std::make_unique<IncrementalDetokenizer>(tokenizer_, false);
     c.stop = std::make_unique<api::StopMatcher>(spec_.stop);
     if (spec_.reasoning) c.reasoning = std::make_unique<api::ReasoningParser>(*spec_.reasoning);
+    if (spec_.tool_calls) c.tool_calls = std::make_unique<api::ToolCallParser>(*spec_.tool_calls);
     EngineRequest r;
     r.prompt = cs.prompt;
     r.sampling = spec_.sampling;
@@ -70,7 +71,7 @@ std::vector<ChoiceDelta> Generation::Poll(std::chrono::milliseconds timeout) {
     ChoiceDelta d;
     d.index = c.index;
     Consume(c, u, &d);
-    if (!d.text.empty() || !d.reasoning.empty() || !d.logprobs.empty() ||
+    if (!d.text.empty() || !d.reasoning.empty() || !d.tool_calls.empty() || !d.logprobs.empty() ||
         !d.finish_reason.empty()) {
       deltas.push_back(std::move(d));
     }
@@ -88,13 +89,20 @@ std::string Generation::TokenText(Choice& c, int32_t id) const {
 }
 
 void Generation::Emit(Choice& c, std::string_view text, ChoiceDelta* d) {
-  if (!c.reasoning) {
-    d->text += text;
+  if (!c.reasoning) return EmitContent(c, text, d);
+  const api::ReasoningDelta r = c.reasoning->Push(text);
+  d->reasoning += r.reasoning;
+  EmitContent(c, r.content, d);
+}
+
+void Generation::EmitContent(Choice& c, std::string_view content, ChoiceDelta* d) {
+  if (!c.tool_calls) {
+    d->text += content;
     return;
   }
-  const api::ReasoningDelta r = c.reasoning->Push(text);
-  d->text += r.content;
-  d->reasoning += r.reasoning;
+  api::ToolCallDelta t = c.tool_calls->Push(content);
+  d->text += t.content;
+  for (api::ParsedToolCall& call : t.calls) d->tool_calls.push_back(std::move(call));
 }
 
 void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
@@ -149,12 +157,21 @@ void Generation::Consume(Choice& c, const RequestUpdate& u, ChoiceDelta* d) {
     }
   }
   if (c.finished) {
-    // Whatever the split held back (a partial marker) is text of the part it was in; a thought
+    // Whatever the splits held back (a partial marker) is text of the part it was in; a thought
     // cut off by max_tokens or a stop string stays reasoning.
     if (c.reasoning) {
       const api::ReasoningDelta r = c.reasoning->Flush();
-      d->text += r.content;
       d->reasoning += r.reasoning;
+      EmitContent(c, r.content, d);
+    }
+    // A call that had not closed is not a call: its text is content. "length" stays "length":
+    // a truncated reply is not a finished call.
+    if (c.tool_calls) {
+      d->text += c.tool_calls->Flush().content;
+      if (d->finish_reason == "stop" && c.tool_calls->num_calls() > 0 &&
+          spec_.finish_as_tool_calls) {
+        d->finish_reason = "tool_calls";
+      }
     }
     --num_unfinished_;
   }

@@ -16,6 +16,7 @@
 #include "api/reasoning_parser.h"
 #include "api/response.h"
 #include "api/stop_matcher.h"
+#include "api/tool_call_parser.h"
 #include "engine/engine.h"
 #include "engine/request.h"
 #include "engine/tokenizer/detokenizer.h"
@@ -42,6 +43,12 @@ struct GenerationSpec {
   // Set: the text is split into content and reasoning by this syntax (chat on a model that
   // thinks in a channel).
   std::optional<api::ReasoningSyntax> reasoning;
+  // Set: tool calls are parsed out of the content (after the reasoning split) by this syntax
+  // (chat with tools offered).
+  std::optional<api::ToolCallSyntax> tool_calls;
+  // A choice that made calls and stopped finishes with "tool_calls" (OpenAI's answer for "auto"
+  // and "required"); false keeps "stop" (its answer for a named tool_choice).
+  bool finish_as_tool_calls = true;
   bool logprobs = false;
   int32_t top_logprobs = 0;
 };
@@ -51,6 +58,7 @@ struct ChoiceDelta {
   int32_t index = 0;
   std::string text;       // content (all the text when there is no reasoning split)
   std::string reasoning;  // the thought channel's text (only with GenerationSpec::reasoning)
+  std::vector<api::ParsedToolCall> tool_calls;  // calls completed since the last Poll, in order
   std::vector<api::TokenLogprobs> logprobs;
   std::string finish_reason;  // set on the choice's last delta
 };
@@ -86,6 +94,7 @@ class Generation {
     std::unique_ptr<IncrementalDetokenizer> detokenizer;
     std::unique_ptr<api::StopMatcher> stop;
     std::unique_ptr<api::ReasoningParser> reasoning;  // when the spec asks for the split
+    std::unique_ptr<api::ToolCallParser> tool_calls;  // when the spec asks for calls
     bool finished = false;
     std::optional<std::chrono::steady_clock::time_point> last_token_at;
   };
@@ -94,6 +103,8 @@ class Generation {
   std::string TokenText(Choice& c, int32_t id) const;
   // Text past the stop matcher, split into content and reasoning when the spec asks.
   static void Emit(Choice& c, std::string_view text, ChoiceDelta* d);
+  // Content past the reasoning split, with tool calls taken out when the spec asks.
+  static void EmitContent(Choice& c, std::string_view content, ChoiceDelta* d);
 
   const Tokenizer& tokenizer_;
   GenerationSpec spec_;

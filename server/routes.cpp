@@ -153,6 +153,20 @@ api::RequestLimits Routes::Limits() const {
   return l;
 }
 
+api::ChatTemplateOptions Routes::TemplateOptions(bool add_generation_prompt,
+                                                 std::optional<bool> enable_thinking,
+                                                 const api::ToolConfig& tools) {
+  api::ChatTemplateOptions options;
+  options.add_generation_prompt = add_generation_prompt;
+  options.enable_thinking = enable_thinking.value_or(false);
+  // tool_choice "none" offers the model no tools (vLLM's --exclude-tools-when-tool-choice-none):
+  // a model shown tools may call them whatever it is told.
+  if (tools.active()) options.tools = tools.tools;
+  options.tool_choice = tools.choice;
+  options.parallel_tool_calls = tools.parallel_tool_calls;
+  return options;
+}
+
 bool Routes::RenderChat(const std::vector<api::ChatMessage>& messages,
                         const api::ChatTemplateOptions& options, std::vector<int32_t>* ids,
                         httplib::Response& res) const {
@@ -232,16 +246,23 @@ void Routes::ChatCompletions(const httplib::Request& req, httplib::Response& res
       !CheckModel(r.model, res)) {
     return;
   }
-  api::ChatTemplateOptions options;
-  options.add_generation_prompt = r.add_generation_prompt;
-  options.enable_thinking = r.enable_thinking.value_or(false);
   std::vector<int32_t> ids;
-  if (!RenderChat(r.messages, options, &ids, res)) return;
+  if (!RenderChat(r.messages, TemplateOptions(r.add_generation_prompt, r.enable_thinking, r.tools),
+                  &ids, res)) {
+    return;
+  }
   GenerationSpec spec;
   if (!BuildSpec({ids}, r.params, "messages", &spec, res)) return;
   // The model's thoughts go to reasoning_content, whether or not thinking was asked for: a model
   // that thinks anyway must not leak its channel into the answer.
   spec.reasoning = model_.chat_template->reasoning_syntax();
+  // With tool_choice "none" the model was not shown the tools, and nothing it writes is a call.
+  if (r.tools.active()) {
+    spec.tool_calls = api::ToolCallSyntax{.format = model_.chat_template->tool_call_format(),
+                                          .names = r.tools.names,
+                                          .max_calls = r.tools.parallel_tool_calls ? -1 : 1};
+    spec.finish_as_tool_calls = r.tools.choice.mode != api::ToolChoiceMode::kFunction;
+  }
   Respond(std::make_shared<Generation>(*model_.tokenizer, std::move(spec)), r.params, true, {},
           res);
 }
@@ -356,6 +377,10 @@ bool Routes::WriteJson(Exchange& ex, httplib::DataSink& sink) {
       api::ChoiceResult& r = results[d.index];
       r.text += d.text;
       r.reasoning += d.reasoning;
+      for (api::ParsedToolCall& call : d.tool_calls) {
+        r.tool_calls.push_back(
+            {RandomId("call_"), std::move(call.name), std::move(call.arguments)});
+      }
       r.has_logprobs = g.wants_logprobs();
       for (api::TokenLogprobs& lp : d.logprobs) r.logprobs.push_back(std::move(lp));
       if (!d.finish_reason.empty()) {
@@ -396,6 +421,7 @@ bool Routes::StreamEvents(Exchange& ex, const api::GenerationParams& p, httplib:
     return false;
   };
   std::vector<int64_t> text_offsets(g.num_choices(), 0);
+  std::vector<int32_t> num_tool_calls(g.num_choices(), 0);
   for (int32_t i = 0; i < g.num_choices(); ++i) {
     api::ChunkDelta first;
     first.index = i;
@@ -432,6 +458,26 @@ bool Routes::StreamEvents(Exchange& ex, const api::GenerationParams& p, httplib:
       // Completions put the reason on the last text chunk; chat sends it with an empty delta.
       if (ends && !ex.chat) out.finish_reason = d.finish_reason;
       if ((has_content || !out.finish_reason.empty()) && !chunk(out)) return client_gone();
+      // Each call as OpenAI streams one: an entry that opens it (id, name, arguments ""), then
+      // its arguments. Calls arrive whole (api/tool_call_parser.h says why), so one fragment.
+      for (api::ParsedToolCall& call : d.tool_calls) {
+        const int32_t call_idx = num_tool_calls[d.index]++;
+        api::ChunkDelta opens;
+        opens.index = d.index;
+        opens.tool_calls.push_back({.index = call_idx,
+                                    .opens = true,
+                                    .id = RandomId("call_"),
+                                    .name = std::move(call.name),
+                                    .arguments = ""});
+        api::ChunkDelta arguments;
+        arguments.index = d.index;
+        arguments.tool_calls.push_back({.index = call_idx,
+                                        .opens = false,
+                                        .id = "",
+                                        .name = "",
+                                        .arguments = std::move(call.arguments)});
+        if (!chunk(opens) || !chunk(arguments)) return client_gone();
+      }
       if (ends && ex.chat) {
         api::ChunkDelta fin;
         fin.index = d.index;
@@ -468,10 +514,11 @@ void Routes::Tokenize(const httplib::Request& req, httplib::Response& res) {
   }
   std::vector<int32_t> ids;
   if (r.is_chat) {
-    api::ChatTemplateOptions options;
-    options.add_generation_prompt = r.add_generation_prompt;
-    options.enable_thinking = r.enable_thinking.value_or(false);
-    if (!RenderChat(r.messages, options, &ids, res)) return;
+    if (!RenderChat(r.messages,
+                    TemplateOptions(r.add_generation_prompt, r.enable_thinking, r.tools), &ids,
+                    res)) {
+      return;
+    }
   } else {
     ids = model_.tokenizer->Encode(r.prompt, r.add_special_tokens, /*parse_special=*/true);
   }

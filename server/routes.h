@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,6 +69,10 @@ class Routes {
   api::RequestLimits Limits() const;
   // The served name a request's `model` refers to, or a 404.
   bool CheckModel(const std::string& requested, httplib::Response& res) const;
+  // What a chat request asks of the template (chat and /tokenize render alike).
+  static api::ChatTemplateOptions TemplateOptions(bool add_generation_prompt,
+                                                  std::optional<bool> enable_thinking,
+                                                  const api::ToolConfig& tools);
   // Chat messages -> prompt ids through the model's chat template, or a 400 naming `messages`.
   bool RenderChat(const std::vector<api::ChatMessage>& messages,
                   const api::ChatTemplateOptions& options, std::vector<int32_t>* ids,
