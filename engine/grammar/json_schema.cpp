@@ -691,11 +691,33 @@ class SchemaCompiler {
              discriminated(x.schema, y.schema))) {
           continue;
         }
+        // Overlapping only as strings: disjoint when their string languages do not intersect.
+        if ((x.types & y.types) == kString) {
+          StatusOr<Dfa> dx = AltStrings(x.schema, x.values, x.has_values, path);
+          if (!dx.ok()) return dx.status();
+          StatusOr<Dfa> dy = AltStrings(y.schema, y.values, y.has_values, path);
+          if (!dy.ok()) return dy.status();
+          StatusOr<Dfa> both = ProductDfa(*dx, *dy, false, options_.regex_limits);
+          if (both.ok() && both->empty()) continue;
+        }
         return Error(path, "oneOf alternatives " + std::to_string(i) + " and " + std::to_string(j) +
                                " may both match (not provably exclusive)");
       }
     }
     return Status::Ok();
+  }
+
+  // The strings a oneOf alternative allows: its string enum values, else its string keywords.
+  StatusOr<Dfa> AltStrings(const JsonValue& schema, const std::vector<JsonValue>& values,
+                           bool has_values, const std::string& path) {
+    if (has_values) {
+      std::vector<std::string> strings;
+      for (const JsonValue& v : values) {
+        if (v.is_string()) strings.push_back(v.text());
+      }
+      return LiteralsDfa(strings);
+    }
+    return StringDfa(schema, path);
   }
 
   // ---- values ----
@@ -931,11 +953,22 @@ class SchemaCompiler {
       for (const auto& [name, re] : kFormats) dfas[name] = CompileAnchoredRegex(re).value();
       return dfas;
     }();
+    // Formats the JSON Schema drafts define (draft 3's included) that are not implemented: an
+    // error. Any other name is not a format validators know; they ignore it, and so do we
+    // (nullptr: no constraint).
+    static const std::set<std::string_view> kKnownUnsupported = {
+        "duration",     "idn-email",    "idn-hostname",
+        "ipv6",         "iri",          "iri-reference",
+        "uri-template", "json-pointer", "relative-json-pointer",
+        "regex",        "ip-address",   "host-name",
+        "color",        "utc-millisec", "phone",
+        "style"};
     const auto it = kFormatDfas.find(format);
-    if (it == kFormatDfas.end()) {
+    if (it != kFormatDfas.end()) return &it->second;
+    if (kKnownUnsupported.count(format)) {
       return Error(path + "/format", "format \"" + format + "\" is not supported");
     }
-    return &it->second;
+    return static_cast<const Dfa*>(nullptr);
   }
 
   // A string with only length bounds, as a chain of positions (a length DFA would need a state
@@ -1008,7 +1041,7 @@ class SchemaCompiler {
       if (f->is_string()) {
         StatusOr<const Dfa*> d = FormatDfa(f->text(), path);
         if (!d.ok()) return d.status();
-        GS_RETURN_IF_ERROR(intersect(**d, path + "/format"));
+        if (*d != nullptr) GS_RETURN_IF_ERROR(intersect(**d, path + "/format"));
       }
     }
     const JsonValue* min_len = s.Find("minLength");
