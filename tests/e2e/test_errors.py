@@ -69,7 +69,8 @@ CHAT_CASES = [
      "messages[1].tool_call_id"),
     ({"messages": MSG, "stream_options": {"include_usage": True}}, "stream_options"),
     ({"messages": MSG, "response_format": {"type": "json_object"}}, "response_format"),
-    ({"messages": MSG, "tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
+    ({"messages": MSG, "tools": [{"type": "function", "function": {"name": "f g"}}]},
+     "tools[0].function.name"),
     ({"messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]},
      "messages[0].content[0]"),

@@ -88,6 +88,47 @@ TEST(ResponseTest, ReasoningDeltas) {
             Parse(R"({"reasoning_content": "hm", "content": "A"})"));
 }
 
+TEST(ResponseTest, ToolCallsInTheMessage) {
+  std::vector<ChoiceResult> choices(2);
+  choices[0].finish_reason = "tool_calls";
+  choices[0].tool_calls = {{"call_1", "get_weather", R"({"city":"Paris"})"},
+                           {"call_2", "get_time", "{}"}};
+  choices[1].index = 1;
+  choices[1].text = "Let me check.";
+  choices[1].tool_calls = {{"call_3", "f", "{}"}};
+  const json body = ChatCompletionJson(Header(), choices, {});
+  // No text with calls: content is null, as OpenAI sends it.
+  EXPECT_EQ(body["choices"][0]["message"], Parse(R"({"role": "assistant", "content": null,
+      "refusal": null, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}},
+        {"id": "call_2", "type": "function",
+         "function": {"name": "get_time", "arguments": "{}"}}]})"));
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "tool_calls");
+  EXPECT_EQ(body["choices"][1]["message"]["content"], "Let me check.");
+  // No calls: no tool_calls key (clients break on empty arrays), content stays a string.
+  choices[0].tool_calls.clear();
+  const json plain = ChatCompletionJson(Header(), choices, {});
+  EXPECT_FALSE(plain["choices"][0]["message"].contains("tool_calls"));
+  EXPECT_EQ(plain["choices"][0]["message"]["content"], "");
+}
+
+TEST(ResponseTest, ToolCallDeltasAsOpenAiStreamsThem) {
+  ChunkDelta opens;
+  opens.tool_calls.push_back(
+      {.index = 1, .opens = true, .id = "call_9", .name = "get_weather", .arguments = ""});
+  EXPECT_EQ(ChatChunkJson(Header(), opens, false)["choices"][0]["delta"],
+            Parse(R"({"tool_calls": [{"index": 1, "id": "call_9", "type": "function",
+                       "function": {"name": "get_weather", "arguments": ""}}]})"));
+  ChunkDelta fragment;
+  fragment.tool_calls.push_back(
+      {.index = 1, .opens = false, .id = "", .name = "", .arguments = R"({"city":)"});
+  EXPECT_EQ(ChatChunkJson(Header(), fragment, false)["choices"][0]["delta"],
+            Parse(R"({"tool_calls": [{"index": 1, "function": {"arguments": "{\"city\":"}}]})"));
+  EXPECT_FALSE(
+      ChatChunkJson(Header(), ChunkDelta{}, false)["choices"][0]["delta"].contains("tool_calls"));
+}
+
 TEST(ResponseTest, TextCompletionShape) {
   std::vector<ChoiceResult> choices(1);
   choices[0].text = " world";
