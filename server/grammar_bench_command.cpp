@@ -36,6 +36,8 @@ constexpr const char* kHelp =
     "  --schema-timeout S  seconds per schema before it counts as a timeout (default 30)\n"
     "  --no-mask-cache     compute every mask (no reuse of masks of states seen before)\n"
     "  --errors            print each compile error and wrongly judged instance\n"
+    "  --dump-tokens F     write the vocabulary and every test's token ids to F (JSON lines),\n"
+    "                      for running other engines on the same tokens\n"
     "  --json              the summary as one JSON object\n";
 
 double Micros(Clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
@@ -85,7 +87,7 @@ int RunGrammarBench(const std::vector<std::string>& raw_args) {
     return 0;
   }
   if (!args.Validate({"help", "json", "no-mask-cache", "errors", "model", "every", "limit",
-                      "schema-timeout"})) {
+                      "schema-timeout", "dump-tokens"})) {
     std::fprintf(stderr, "gemma-serve grammar-bench: %s\n%s", args.error().c_str(), kHelp);
     return 2;
   }
@@ -114,6 +116,37 @@ int RunGrammarBench(const std::vector<std::string>& raw_args) {
   const auto trie_start = Clock::now();
   const grammar::TokenTrie trie = grammar::TokenTrie::FromTokenizer(tokenizer);
   const double trie_ms = Micros(Clock::now() - trie_start) / 1000;
+
+  // --dump-tokens: first line the vocabulary (hex bytes per token, end-of-generation ids), then
+  // {"file", "test", "valid", "ids"} per test instance.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> dump(nullptr, std::fclose);
+  if (const std::optional<std::string> dump_path = args.Get("dump-tokens")) {
+    dump.reset(std::fopen(dump_path->c_str(), "w"));
+    if (!dump) {
+      std::fprintf(stderr, "gemma-serve grammar-bench: cannot write %s\n", dump_path->c_str());
+      return 1;
+    }
+    std::fputs("{\"eos\": [", dump.get());
+    for (size_t i = 0; i < trie.eos_ids().size(); ++i) {
+      std::fprintf(dump.get(), "%s%d", i ? ", " : "", trie.eos_ids()[i]);
+    }
+    std::fputs("], \"tokens\": [", dump.get());
+    for (int32_t id = 0; id < trie.num_vocab(); ++id) {
+      std::fputs(id ? ", \"" : "\"", dump.get());
+      for (const char c : trie.piece(id)) std::fprintf(dump.get(), "%02x", static_cast<uint8_t>(c));
+      std::fputs("\"", dump.get());
+    }
+    std::fputs("]}\n", dump.get());
+  }
+
+  auto dump_test = [&](const std::string& name, size_t t, bool valid,
+                       const std::vector<int32_t>& ids) {
+    if (!dump) return;
+    std::fprintf(dump.get(), "{\"file\": \"%s\", \"test\": %zu, \"valid\": %s, \"ids\": [",
+                 name.c_str(), t, valid ? "true" : "false");
+    for (size_t i = 0; i < ids.size(); ++i) std::fprintf(dump.get(), "%s%d", i ? ", " : "", ids[i]);
+    std::fputs("]}\n", dump.get());
+  };
 
   std::vector<std::filesystem::path> files;
   std::error_code ec;
@@ -148,8 +181,16 @@ int RunGrammarBench(const std::vector<std::string>& raw_args) {
     const auto compile_start = Clock::now();
     StatusOr<grammar::Grammar> compiled = grammar::CompileJsonSchema(*doc->Find("schema"));
     const double compile_time = Micros(Clock::now() - compile_start);
+    const grammar::JsonValue* tests = doc->Find("tests");
+    const size_t num_schema_tests = tests && tests->is_array() ? tests->items().size() : 0;
     if (!compiled.ok()) {
       ++num_compile_errors;
+      for (size_t t = 0; dump && t < num_schema_tests; ++t) {
+        const grammar::JsonValue& test = tests->items()[t];
+        if (test.Find("data") == nullptr || test.Find("valid") == nullptr) continue;
+        dump_test(name, t, test.Find("valid")->bool_value(),
+                  tokenizer.Encode(test.Find("data")->ToPythonJson(), false, false));
+      }
       if (print_errors) {
         std::fprintf(stderr, "%s: compile error: %s\n", name.c_str(),
                      compiled.status().message().c_str());
@@ -162,8 +203,6 @@ int RunGrammarBench(const std::vector<std::string>& raw_args) {
         args.Has("no-mask-cache") ? 0 : grammar::CompiledGrammar::kDefaultMaskCacheBytes);
     bool pass = true, timed_out = false, first_mask = true;
     bool schema_validation_error = false, schema_invalidation_error = false;
-    const grammar::JsonValue* tests = doc->Find("tests");
-    const size_t num_schema_tests = tests && tests->is_array() ? tests->items().size() : 0;
     const auto schema_start = Clock::now();
     for (size_t t = 0; t < num_schema_tests && !timed_out; ++t) {
       const grammar::JsonValue& test = tests->items()[t];
@@ -174,6 +213,7 @@ int RunGrammarBench(const std::vector<std::string>& raw_args) {
       const std::string instance = data->ToPythonJson();
       const std::vector<int32_t> ids = tokenizer.Encode(instance, false, false);
       if (tokenizer.Decode(ids, false) != instance) ++num_roundtrip_mismatches;
+      dump_test(name, t, valid->bool_value(), ids);
       grammar::Matcher matcher(shared, &trie);
       bool accepted = true;
       for (size_t i = 0; i <= ids.size(); ++i) {
