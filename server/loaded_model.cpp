@@ -14,12 +14,31 @@ StatusOr<DeviceKind> ParseDeviceKind(const std::string& text) {
   return Status::Error("unknown device '" + text + "' (expected auto, cpu or cuda)");
 }
 
+StatusOr<KvDtype> ParseKvDtype(const std::string& text) {
+  if (text == "auto") return KvDtype::kAuto;
+  if (text == "bf16") return KvDtype::kBf16;
+  if (text == "fp8") return KvDtype::kFp8;
+  if (text == "f16") return KvDtype::kF16;
+  if (text == "f32") return KvDtype::kF32;
+  return Status::Error("unknown KV cache type '" + text +
+                       "' (expected auto, bf16 or fp8 on a GPU, f16 or f32 on the CPU)");
+}
+
 StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice) {
+  const bool cpu_dtype = choice.kv_dtype == KvDtype::kF16 || choice.kv_dtype == KvDtype::kF32;
+  const bool gpu_dtype = choice.kv_dtype == KvDtype::kBf16 || choice.kv_dtype == KvDtype::kFp8;
   if (choice.device != DeviceKind::kCpu) {
     StatusOr<std::string> gpu = DescribeCudaDevice(0);
     if (gpu.ok()) {
+      if (cpu_dtype) {
+        return Status::Error(
+            "--kv-cache-dtype f16/f32 are CPU cache types; the GPU's are bf16 and fp8 (or run "
+            "with --device cpu)");
+      }
+      const KvCacheType kv_type =
+          choice.kv_dtype == KvDtype::kFp8 ? KvCacheType::kFp8 : KvCacheType::kBf16;
       return CreateCudaBackend(
-          {.device_idx = 0, .kv_type = choice.kv_type, .cuda_graphs = choice.cuda_graphs});
+          {.device_idx = 0, .kv_type = kv_type, .cuda_graphs = choice.cuda_graphs});
     }
     if (choice.device == DeviceKind::kCuda) {
       return Status::Error("--device cuda: no usable CUDA device: " + gpu.status().message());
@@ -27,7 +46,13 @@ StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice) {
     std::fprintf(stderr, "no usable CUDA device (%s): running on the CPU\n",
                  gpu.status().message().c_str());
   }
-  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(choice.num_threads));
+  if (gpu_dtype) {
+    return Status::Error(
+        "--kv-cache-dtype bf16/fp8 are GPU cache types; the CPU's are f16 (default) and f32");
+  }
+  const cpu::KvCacheType kv_type =
+      choice.kv_dtype == KvDtype::kF32 ? cpu::KvCacheType::kF32 : cpu::KvCacheType::kF16;
+  return std::unique_ptr<Backend>(std::make_unique<CpuBackend>(choice.num_threads, kv_type));
 }
 
 api::ChatTemplateChoice ChooseChatTemplate(const GgufFile& file) {

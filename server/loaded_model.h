@@ -19,14 +19,19 @@ namespace gs {
 enum class DeviceKind { kAuto, kCpu, kCuda };
 StatusOr<DeviceKind> ParseDeviceKind(const std::string& text);  // "auto", "cpu", "cuda"
 
+// --kv-cache-dtype: each device has cache types of its own (the GPU bf16 and fp8, the CPU f16
+// and f32); kAuto is the chosen device's default (bf16 on the GPU, f16 on the CPU).
+enum class KvDtype { kAuto, kBf16, kFp8, kF16, kF32 };
+StatusOr<KvDtype> ParseKvDtype(const std::string& text);  // "auto", "bf16", "fp8", "f16", "f32"
+
 struct BackendChoice {
   DeviceKind device = DeviceKind::kAuto;
   int num_threads = 0;  // CPU compute threads, 0: all cores
-  KvCacheType kv_type = KvCacheType::kBf16;
+  KvDtype kv_dtype = KvDtype::kAuto;
   bool cuda_graphs = true;  // --no-cuda-graphs turns decode-step graphs off
 };
 // The backend the choice names; for kAuto without a usable GPU, the CPU backend and a line on
-// stderr saying why.
+// stderr saying why. A KV dtype the chosen device does not have is an error naming both.
 StatusOr<std::unique_ptr<Backend>> CreateBackend(const BackendChoice& choice);
 
 struct LoadedModel {

@@ -27,7 +27,8 @@ const char* const kServeHelp =
     "                             the memory left after the weights)\n"
     "  --kv-cache-fraction F      KV cache memory as a fraction of the device's memory left\n"
     "                             after the weights (host RAM on the CPU; instead of -mb)\n"
-    "  --kv-cache-dtype T         GPU KV cache: bf16 (default) or fp8 (e4m3, scaled per row)\n"
+    "  --kv-cache-dtype T         KV cache values: on a GPU bf16 (default) or fp8 (e4m3,\n"
+    "                             scaled per row); on the CPU f16 (default) or f32 (exact)\n"
     "  --no-cuda-graphs           launch decode steps kernel by kernel (default: CUDA graphs)\n"
     "  --no-prefix-caching        do not reuse the KV of earlier requests' shared prefixes\n"
     "  --block-size N             KV block size in tokens (default 16)\n"
@@ -179,11 +180,9 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
   StatusOr<DeviceKind> device = ParseDeviceKind(args.GetOr("device", "auto"));
   if (!device.ok()) return Status::Error("--device: " + device.status().message());
   c.backend.device = *device;
-  const std::string kv_dtype = args.GetOr("kv-cache-dtype", "bf16");
-  if (kv_dtype != "bf16" && kv_dtype != "fp8") {
-    return Status::Error("--kv-cache-dtype: expected bf16 or fp8, got '" + kv_dtype + "'");
-  }
-  c.backend.kv_type = kv_dtype == "fp8" ? KvCacheType::kFp8 : KvCacheType::kBf16;
+  StatusOr<KvDtype> kv_dtype = ParseKvDtype(args.GetOr("kv-cache-dtype", "auto"));
+  if (!kv_dtype.ok()) return Status::Error("--kv-cache-dtype: " + kv_dtype.status().message());
+  c.backend.kv_dtype = *kv_dtype;
   c.backend.cuda_graphs = !args.Has("no-cuda-graphs");
   c.max_num_seqs = static_cast<int32_t>(args.GetInt("max-num-seqs", c.max_num_seqs, 1, 4096));
   c.num_http_threads = static_cast<int32_t>(args.GetInt("http-threads", 0, 0, 4096));

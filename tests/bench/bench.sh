@@ -3,10 +3,14 @@
 # bandwidth (tests/bench/membw) and, when LLAMA_BENCH names a llama-bench binary built outside
 # this repository (BENCHMARKS.md says how), llama.cpp on the same file with the same settings.
 #   tests/bench/bench.sh [threads] [repetitions]
+# GS_MODEL picks the file (default: the installed default model); N_PROMPT and N_GEN the test
+# sizes (default 512 and 128, llama-bench's; 0 skips a test).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 threads=${1:-2}
 reps=${2:-5}
+n_prompt=${N_PROMPT:-512}
+n_gen=${N_GEN:-128}
 model=${GS_MODEL:-$(cat .model-path)}
 gs=./build/server/gemma-serve
 [ -x "$gs" ] || ./scripts/build.sh
@@ -18,12 +22,14 @@ model_bytes=$(stat -L -c %s "$model")
 echo "model: $model ($model_bytes bytes); decode floor = $(python3 -c "print(f'{$bw*1e9/$model_bytes:.1f}')") tokens/s"
 echo
 echo "gemma-serve:"
-ours=$($gs bench --model "$model" --threads "$threads" --repetitions "$reps" --json)
+ours=$($gs bench --model "$model" --threads "$threads" --repetitions "$reps" \
+  --n-prompt "$n_prompt" --n-gen "$n_gen" --json)
 echo "$ours"
 if [ -n "${LLAMA_BENCH:-}" ]; then
   echo
   echo "llama.cpp:"
-  theirs=$("$LLAMA_BENCH" -m "$model" -t "$threads" -p 512 -n 128 -r "$reps" -o jsonl 2>/dev/null)
+  theirs=$("$LLAMA_BENCH" -m "$model" -t "$threads" -p "$n_prompt" -n "$n_gen" -r "$reps" \
+    -o jsonl 2>/dev/null)
   echo "$theirs"
   python3 - "$ours" "$theirs" <<'PY'
 import json, sys

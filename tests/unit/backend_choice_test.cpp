@@ -1,9 +1,11 @@
 // --device: names parse, a device that cannot be used is an error that says why, and auto falls
 // back to the CPU when no GPU is usable (which is every run of this test on a machine without
-// one, and the one case that needs no GPU to check).
+// one, and the one case that needs no GPU to check). --kv-cache-dtype: each device takes its own
+// types, and the CPU's f32 cache costs twice the f16 one.
 #include <gtest/gtest.h>
 
 #include "engine/cuda/cuda_backend.h"
+#include "engine/kv/kv_plan.h"
 #include "server/loaded_model.h"
 
 namespace gs {
@@ -46,6 +48,27 @@ TEST(BackendChoiceTest, AutoFallsBackToTheCpuWithoutAUsableGpu) {
       CreateBackend({.device = DeviceKind::kAuto, .num_threads = 1});
   ASSERT_TRUE(fallback.ok()) << fallback.status().message();
   EXPECT_STREQ((*fallback)->name(), "cpu");
+}
+
+TEST(BackendChoiceTest, KvCacheTypesBelongToTheirDevice) {
+  EXPECT_EQ(ParseKvDtype("auto").value(), KvDtype::kAuto);
+  EXPECT_EQ(ParseKvDtype("f32").value(), KvDtype::kF32);
+  EXPECT_EQ(ParseKvDtype("fp8").value(), KvDtype::kFp8);
+  EXPECT_FALSE(ParseKvDtype("f8").ok());
+
+  auto cpu_with = [](KvDtype dtype) {
+    return CreateBackend({.device = DeviceKind::kCpu, .num_threads = 1, .kv_dtype = dtype});
+  };
+  StatusOr<std::unique_ptr<Backend>> f16 = cpu_with(KvDtype::kAuto);
+  StatusOr<std::unique_ptr<Backend>> f32 = cpu_with(KvDtype::kF32);
+  ASSERT_TRUE(f16.ok() && f32.ok());
+  EXPECT_EQ(BackendSlotBytes(**f32)(2, 256), 2 * BackendSlotBytes(**f16)(2, 256));
+  StatusOr<std::unique_ptr<Backend>> explicit_f16 = cpu_with(KvDtype::kF16);
+  ASSERT_TRUE(explicit_f16.ok());
+  EXPECT_EQ(BackendSlotBytes(**f16)(2, 256), BackendSlotBytes(**explicit_f16)(2, 256));
+  StatusOr<std::unique_ptr<Backend>> gpu_type_on_cpu = cpu_with(KvDtype::kBf16);
+  ASSERT_FALSE(gpu_type_on_cpu.ok());
+  EXPECT_NE(gpu_type_on_cpu.status().message().find("GPU cache types"), std::string::npos);
 }
 
 }  // namespace
