@@ -2,7 +2,7 @@
 """MaskBench with LLGuidance on exactly the tokens gemma-serve grammar-bench used.
 
     gemma-serve grammar-bench DIR --dump-tokens /tmp/tokens.jsonl [--every N]
-    python tests/bench/grammar_compare.py DIR /tmp/tokens.jsonl
+    python tests/bench/grammar_compare.py DIR /tmp/tokens.jsonl [--every N]
 
 Needs `pip install llguidance` (a virtual environment outside the repository). The vocabulary
 (token bytes, end-of-generation ids) and every test instance's token ids come from the dump, so
@@ -61,14 +61,21 @@ def main():
     ap.add_argument("dir", help="MaskBench data directory")
     ap.add_argument("dump", help="file written by grammar-bench --dump-tokens")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--every", type=int, default=1, help="as given to grammar-bench")
+    ap.add_argument("--own-tokenization", action="store_true",
+                    help="tokenize each instance with LLGuidance's tokenize_str (greedy) instead "
+                    "of using the dumped Gemma token ids (LLGuidance's masks leave out some "
+                    "tokens of Gemma's SentencePiece tokenization that it would consume)")
     args = ap.parse_args()
 
     with open(args.dump) as f:
         vocab = json.loads(f.readline())
-        tests = collections.OrderedDict()
+        dumped = {}
         for line in f:
             t = json.loads(line)
-            tests.setdefault(t["file"], []).append(t)
+            dumped[(t["file"], t["test"])] = t["ids"]
+    # The same files grammar-bench read: every Nth *.json in sorted order.
+    names = sorted(n for n in os.listdir(args.dir) if n.endswith(".json"))[::args.every]
     tokens = [bytes.fromhex(h) for h in vocab["tokens"]]
     eos_ids = vocab["eos"]
     tokenizer = llguidance.LLTokenizer(
@@ -76,9 +83,12 @@ def main():
 
     num = collections.Counter()
     tbm, ttfm, compile_us = [], [], []
-    for name, cases in tests.items():
+    for name in names:
         with open(os.path.join(args.dir, name)) as f:
-            schema = json.load(f)["schema"]
+            doc = json.load(f)
+        schema = doc["schema"]
+        cases = [{"test": i, "valid": t["valid"], "ids": dumped.get((name, i))}
+                 for i, t in enumerate(doc.get("tests", []))]
         num["schemas"] += 1
         t0 = time.perf_counter()
         try:
@@ -97,6 +107,9 @@ def main():
             m = llguidance.LLMatcher(tokenizer, grammar)
             accepted = True
             ids = case["ids"]
+            if args.own_tokenization or ids is None:
+                data = doc["tests"][case["test"]]["data"]
+                ids = tokenizer.tokenize_str(json.dumps(data, ensure_ascii=False))
             for i in range(len(ids) + 1):
                 s = time.perf_counter()
                 mask = m.compute_bitmask()
