@@ -66,7 +66,7 @@ ApiError BadBody(std::string message) { return InvalidParam("", std::move(messag
 std::variant<nlohmann::json, ApiError> ParseJsonBody(std::string_view body, int max_depth) {
   if (body.empty()) return BadBody("The request body is empty; expected a JSON object.");
   // nlohmann skips a UTF-8 byte order mark silently; RFC 8259 forbids sending one and our
-  // validation plan (reliability.md §5.1 V1) refuses it, so the client learns instead.
+  // request validation refuses it, so the client learns instead.
   if (body.substr(0, 3) == "\xEF\xBB\xBF") {
     return BadBody("The request body starts with a UTF-8 byte order mark; send JSON without one.");
   }

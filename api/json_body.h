@@ -1,8 +1,8 @@
 // Request bodies -> JSON, with the limits nlohmann 3.11.2 does not enforce itself
-// (reliability.md §1.5): nesting depth is checked before parsing (dump() and our own walkers
-// recurse), invalid UTF-8 (lone surrogate escapes included), numbers beyond double range and a
-// leading byte order mark are 400s, and the top level must be an object. Duplicate keys are
-// not refused: the last one wins, as nlohmann parses them.
+// (nlohmann_json recurses once per level): nesting depth is checked before parsing (dump() and our
+// own walkers recurse), invalid UTF-8 (lone surrogate escapes included), numbers beyond double
+// range and a leading byte order mark are 400s, and the top level must be an object. Duplicate keys
+// are not refused: the last one wins, as nlohmann parses them.
 #pragma once
 
 #include <nlohmann/json.hpp>

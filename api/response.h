@@ -1,5 +1,5 @@
 // OpenAI responses as JSON: chat.completion and its stream chunks, text_completion and its
-// chunks, usage, logprobs, the model list, and SSE framing (server-features.md §2.3-2.6). Token
+// chunks, usage, logprobs, the model list, and SSE framing (OpenAI's API reference). Token
 // text may be any bytes (a token can end inside a UTF-8 character): `token` strings are made
 // valid with U+FFFD and the exact bytes go in `bytes`.
 #pragma once

@@ -1,4 +1,4 @@
-// The batch contract shared by every backend (DESIGN.md "The batch contract"): one ragged batch
+// The batch contract shared by every backend: one ragged batch
 // per step, many sequences, prefill and decode rows mixed. Host arrays; a device backend mirrors
 // them. Nothing here is owned elsewhere: the step builds it, the backend reads it.
 #pragma once

@@ -155,7 +155,7 @@ bool Engine::StepOnce() {
   return scheduler_.num_running() + scheduler_.num_waiting() > 0;
 }
 
-// Schedule, build the ragged batch, run the model, sample, update: DESIGN.md "The step".
+// Schedule, build the ragged batch, run the model, sample, update.
 bool Engine::Step() {
   scheduler_.DropCancelled();
   const std::vector<ScheduledChunk> chunks = scheduler_.Schedule();

@@ -1,5 +1,5 @@
 // The engine: one thread that owns the scheduler, the KV pool and the backend, and runs steps
-// while there is work (DESIGN.md "Threads", "The step"). Other threads only Submit requests and
+// while there is work. Other threads only Submit requests and
 // read their RequestStreams; the few numbers they may look at (Stats) are published atomically.
 // The CLI, the benchmarks and the model tests drive the same engine without its thread
 // (StepOnce, engine/run_request.h), so what they measure is what `serve` runs.

@@ -1,6 +1,6 @@
 // A generation request as the engine sees it, and the channel its tokens travel back on. The
 // engine thread writes a request's RequestStream; one HTTP thread reads it and may cancel it.
-// That stream is the only object the two sides share (DESIGN.md "Threads").
+// That stream is the only object the two sides share.
 #pragma once
 
 #include <atomic>

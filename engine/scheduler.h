@@ -1,4 +1,4 @@
-// Decides what each engine step computes (DESIGN.md "The step"). There are no phases: every
+// Decides what each engine step computes. There are no phases: every
 // sequence has num_computed chasing tokens.size(), and a step spends a token budget on running
 // sequences first (oldest first), then admits waiting ones in arrival order. A prompt longer than
 // the budget is prefilled in chunks across steps, mixed with other sequences' decodes. When the

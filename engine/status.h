@@ -1,4 +1,4 @@
-// Errors, one way each (DESIGN.md "Errors"): a broken invariant aborts with file:line
+// Errors, one way each: a broken invariant aborts with file:line
 // (GS_CHECK); a recoverable condition returns a Status with a message.
 #pragma once
 

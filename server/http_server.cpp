@@ -26,7 +26,7 @@ std::string Printable(const std::string& s, size_t max_bytes = 512) {
 }
 
 // A reject before the body was read: the unread body must never be parsed as the next request
-// on this connection (reliability.md finding 2), so the connection closes after the answer.
+// on this connection, so the connection closes after the answer.
 httplib::Server::HandlerResponse Reject(httplib::Response& res, const api::ApiError& e) {
   SendError(res, e);
   res.set_header("Connection", "close");
@@ -163,7 +163,7 @@ HttpServer::HandlerResponse HttpServer::PreRoute(const httplib::Request& req,
     return Reject(res, e);
   }
   // Body framing: only a single Content-Length is accepted. Chunked bodies bypass 0.11.4's size
-  // limit and compressed ones are zip bombs (reliability.md finding 1).
+  // limit and compressed ones are zip bombs.
   if (req.has_header("Transfer-Encoding")) {
     api::ApiError e =
         api::InvalidParam("", "Transfer-Encoding is not supported; send Content-Length");

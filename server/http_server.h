@@ -1,4 +1,4 @@
-// The HTTP transport: cpp-httplib 0.11.4 with the holes reliability.md found closed before any
+// The HTTP transport: cpp-httplib 0.11.4 with its known holes closed before any
 // route runs (body framing and size, header bounds, smuggling after an early reject), API keys,
 // CORS, one log line per request, and a bounded worker pool. It answers /health from the first
 // moment; the model routes answer 503 until SetModel, and again once shutdown begins.

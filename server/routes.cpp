@@ -492,7 +492,7 @@ bool Routes::StreamEvents(Exchange& ex, const api::GenerationParams& p, httplib:
     }
   }
   if (!g.error().empty()) {
-    // After the 200 headers an error can only travel as an event (server-features.md §2.4).
+    // After the 200 headers an error can only travel as an event (as OpenAI's streams do).
     send(api::SseEvent(api::InternalError(g.error()).ToJson()));
   } else if (p.include_usage) {
     send(api::SseEvent(api::UsageChunkJson(

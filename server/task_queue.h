@@ -1,5 +1,5 @@
 // The HTTP server's worker pool, replacing cpp-httplib 0.11.4's, whose job queue is unbounded
-// (reliability.md finding 3). A connection that finds every worker busy and the queue full is
+//. A connection that finds every worker busy and the queue full is
 // handed to a small overflow pool instead, where OnOverflowThread() is true: the server answers
 // it at once with 503 and Retry-After (or serves /health), so overload is refused fast and a
 // health probe is answered even when every worker holds a long stream.

@@ -1,6 +1,6 @@
 // A GGUF file (versions 2 and 3), memory-mapped read-only. Every count, length, offset and shape
-// is checked against the file before use (reliability.md, gguf-quant-tokenizer.md §2.9-2.10):
-// a malformed file is a Status, never a crash or an unbounded allocation.
+// is checked against the file before use (the GGUF specification; the hazards llama.cpp's loader
+// has had): a malformed file is a Status, never a crash or an unbounded allocation.
 #pragma once
 
 #include <cstdint>
@@ -132,8 +132,8 @@ class GgufFile {
   std::string path_;
   const uint8_t* base_ = nullptr;  // the mapping, or owned_bytes_.data()
   uint64_t size_ = 0;
-  bool mapped_ = false;               // base_ must be unmapped
-  std::vector<uint8_t> owned_bytes_;  // FromBytes only
+  bool mapped_ = false;                    // base_ must be unmapped
+  std::vector<uint8_t> owned_bytes_;       // FromBytes only
   std::deque<std::string> owned_strings_;  // FromParts only: a deque never moves its elements
   uint32_t version_ = 0;
   uint32_t alignment_ = 32;

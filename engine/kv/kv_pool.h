@@ -1,4 +1,4 @@
-// Host-side bookkeeping of the paged KV cache (DESIGN.md "KV cache"): a fixed number of blocks per
+// Host-side bookkeeping of the paged KV cache: a fixed number of blocks per
 // KV group, block tables per sequence and group, ref counts, and the prefix cache. The memory
 // itself belongs to the backend (KvLayout); this class only decides which slot each token's K/V
 // lives in.

@@ -22,7 +22,8 @@ StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const TensorLookup& tensors, 
   for (int32_t i = 0; i < c.num_layers; ++i) {
     const LayerConfig& lc = c.layers[i];
     if (lc.kv_layer != i || lc.k_eq_v || lc.has_moe || lc.rope.uses_freq_factors) {
-      return Status::Error("layer " + std::to_string(i) + " has a Gemma 4 feature in a gemma3 file");
+      return Status::Error("layer " + std::to_string(i) +
+                           " has a Gemma 4 feature in a gemma3 file");
     }
     const int64_t q_width = int64_t{c.num_heads} * lc.head_dim;
     const int64_t kv_width = int64_t{lc.num_kv_heads} * lc.head_dim;
@@ -52,8 +53,8 @@ StatusOr<std::unique_ptr<Model>> Gemma3Model::Load(const TensorLookup& tensors, 
   return std::unique_ptr<Model>(std::move(m));
 }
 
-// gemma-arch.md §3.4, straight-line over the backend's ops. Gemma 3 norms carry their +1 in the
-// GGUF weights, so every norm multiplies by the stored weight as is.
+// llama.cpp's gemma3 graph, straight-line over the backend's ops. Gemma 3 norms carry their +1 in
+// the GGUF weights, so every norm multiplies by the stored weight as is.
 Act Gemma3Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logits) const {
   const ModelConfig& c = config_;
   const int64_t num_tokens = batch.num_tokens();
@@ -78,8 +79,8 @@ Act Gemma3Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logit
     // Attention block.
     b.RmsNorm(h, w.attn_norm, c.rms_eps, x);
     b.MatMuls(x, {{&w.attn_q, q}, {&w.attn_k, k}, {&w.attn_v, v}});
-    HeadNormRopeSpec rope{c.num_heads, true, &w.attn_q_norm, c.rms_eps, lc.rope.n_rot,
-                          lc.rope.base, lc.rope.freq_scale, nullptr};
+    HeadNormRopeSpec rope{c.num_heads,   true,         &w.attn_q_norm,     c.rms_eps,
+                          lc.rope.n_rot, lc.rope.base, lc.rope.freq_scale, nullptr};
     b.HeadNormRope(batch, q, rope);
     rope.num_heads = lc.num_kv_heads;
     rope.norm = &w.attn_k_norm;

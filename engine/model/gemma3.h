@@ -1,4 +1,4 @@
-// Gemma 3 (general.architecture = "gemma3"): gemma-arch.md §3.
+// Gemma 3 (general.architecture = "gemma3"), as llama.cpp computes it.
 #pragma once
 
 #include <memory>
@@ -28,7 +28,7 @@ class Gemma3Model final : public Model {
       : config_(std::move(config)), max_widths_(MaxLayerWidths(config_)) {}
 
   ModelConfig config_;
-  LayerWidths max_widths_;  // what the per-layer buffers are sized by
+  LayerWidths max_widths_;                    // what the per-layer buffers are sized by
   Weight token_embd_, output_norm_, output_;  // output_ is token_embd_ when tied
   std::vector<LayerWeights> layers_;
 };

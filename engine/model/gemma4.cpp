@@ -89,8 +89,8 @@ Status Gemma4Model::LoadLayer(WeightLoader& loader, int32_t il, Backend& backend
       GS_RETURN_IF_ERROR(loader.Load(p + "ffn_gate_up_exps.weight",
                                      {c.hidden, 2 * expert_ffn, num_experts}, &l.experts_gate_up));
     } else {
-      GS_RETURN_IF_ERROR(loader.Load(p + "ffn_gate_exps.weight", {c.hidden, expert_ffn, num_experts},
-                                     &l.experts_gate));
+      GS_RETURN_IF_ERROR(loader.Load(p + "ffn_gate_exps.weight",
+                                     {c.hidden, expert_ffn, num_experts}, &l.experts_gate));
       GS_RETURN_IF_ERROR(loader.Load(p + "ffn_up_exps.weight", {c.hidden, expert_ffn, num_experts},
                                      &l.experts_up));
     }
@@ -130,8 +130,9 @@ Status Gemma4Model::LoadLayer(WeightLoader& loader, int32_t il, Backend& backend
   return Status::Ok();
 }
 
-// gemma-arch.md §4.4, straight-line over the backend's ops. Gemma 4 norms multiply by the
-// stored weight (no +1 anywhere), as Gemma 3's GGUF norms do after the converter's +1.
+// transformers' modeling_gemma4 and llama.cpp's gemma4 graph, straight-line over the backend's ops.
+// Gemma 4 norms multiply by the stored weight (no +1 anywhere), as Gemma 3's GGUF norms do after
+// the converter's +1.
 Act Gemma4Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logits) const {
   const ModelConfig& c = config_;
   const int64_t num_tokens = batch.num_tokens();
@@ -180,8 +181,8 @@ Act Gemma4Model::ForwardLogits(const Batch& batch, Backend& b, float* host_logit
 
     // Attention block. A layer that shares KV projects only q and reads its donor's cache.
     b.RmsNorm(h, w.attn_norm, c.rms_eps, x);
-    HeadNormRopeSpec rope{c.num_heads, true, &w.attn_q_norm, c.rms_eps, lc.rope.n_rot,
-                          lc.rope.base, lc.rope.freq_scale, freq_factors};
+    HeadNormRopeSpec rope{c.num_heads,   true,         &w.attn_q_norm,     c.rms_eps,
+                          lc.rope.n_rot, lc.rope.base, lc.rope.freq_scale, freq_factors};
     if (lc.kv_layer == il) {
       if (lc.k_eq_v) {
         b.MatMuls(x, {{&w.attn_q, q}, {&w.attn_k, k}});

@@ -1,5 +1,5 @@
 // Gemma 4 (general.architecture = "gemma4"): every variant from one forward pass, each feature
-// switched on by what the file's metadata and tensors say (gemma-arch.md §4): per-layer head
+// switched on by what the file's metadata and tensors say: per-layer head
 // dims and KV heads, K=V global layers, the weightless V norm, proportional RoPE through
 // rope_freqs, per-layer embeddings and KV sharing (E2B/E4B), the mixture of experts beside the
 // dense FFN (26B-A4B), the per-layer output scale and the final softcap. The 12B Unified text
@@ -43,7 +43,7 @@ class Gemma4Model final : public Model {
   Status LoadLayer(WeightLoader& loader, int32_t layer_idx, Backend& backend);
 
   ModelConfig config_;
-  LayerWidths max_widths_;  // what the per-layer buffers are sized by
+  LayerWidths max_widths_;                    // what the per-layer buffers are sized by
   Weight token_embd_, output_norm_, output_;  // output_ is token_embd_ when tied
   Weight rope_freqs_;                         // when a layer uses_freq_factors
   Weight ple_table_, ple_model_proj_, ple_proj_norm_;

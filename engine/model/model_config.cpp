@@ -8,7 +8,7 @@
 namespace gs {
 namespace {
 
-// Per-layer arrays are sized from metadata; bound them before trusting it (reliability.md).
+// Per-layer arrays are sized from metadata; bound them before trusting it.
 constexpr int64_t kMaxLayers = 512;
 constexpr int64_t kMaxDim = 1 << 20;
 constexpr int64_t kMaxHeads = 4096;
@@ -105,7 +105,8 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
   const int32_t n = c.num_layers;
   std::vector<int32_t> num_heads, num_kv_heads, ffn_hidden;
   GS_RETURN_IF_ERROR(ReadPerLayer(f, p + "attention.head_count", n, 1, kMaxHeads, &num_heads));
-  if (std::any_of(num_heads.begin(), num_heads.end(), [&](int32_t h) { return h != num_heads[0]; })) {
+  if (std::any_of(num_heads.begin(), num_heads.end(),
+                  [&](int32_t h) { return h != num_heads[0]; })) {
     return Status::Error(p + "attention.head_count varies across layers, which is not supported");
   }
   c.num_heads = num_heads[0];
@@ -193,7 +194,8 @@ StatusOr<ModelConfig> ModelConfig::FromGguf(const GgufFile& f) {
     GS_RETURN_IF_ERROR(ReadDim(f, p + "expert_used_count", c.num_experts, &c.num_experts_used));
     GS_RETURN_IF_ERROR(ReadDim(f, p + "expert_feed_forward_length", kMaxDim, &c.expert_ffn_hidden));
   }
-  if (const std::optional<std::vector<int32_t>> s = f.GetIntArray("tokenizer.ggml.suppress_tokens")) {
+  if (const std::optional<std::vector<int32_t>> s =
+          f.GetIntArray("tokenizer.ggml.suppress_tokens")) {
     for (int32_t id : *s) {
       if (id < 0 || id >= c.num_vocab) {
         return Status::Error("tokenizer.ggml.suppress_tokens holds id " + std::to_string(id) +

@@ -1,7 +1,5 @@
 #include "engine/model/synthetic_model.h"
 
-#include "engine/gguf/gguf_writer.h"
-
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -13,6 +11,8 @@
 #include <map>
 #include <thread>
 #include <utility>
+
+#include "engine/gguf/gguf_writer.h"
 
 namespace gs {
 namespace {
@@ -187,8 +187,8 @@ void FillBlocks(const BlockRecipe& r, uint8_t* blocks, uint64_t first_block_idx,
     const double step = r.sigma * std::sqrt(12.0) * 0x1.0p-53;  // uniform, mean 0, sd sigma
     float* values = reinterpret_cast<float*>(blocks);
     for (uint64_t k = 0; k < num_bytes / 4; ++k) {
-      values[k] = static_cast<float>((static_cast<double>(SplitMix64(state) >> 11) - 0x1.0p52) *
-                                     step);
+      values[k] =
+          static_cast<float>((static_cast<double>(SplitMix64(state) >> 11) - 0x1.0p52) * step);
     }
     return;
   }
@@ -381,7 +381,8 @@ void AddMetadata(const SyntheticShape& s, const std::vector<LayerPlan>& plans, W
     }
   }
   b.SetString("tokenizer.ggml.model", "none");
-  if (!s.suppress_tokens.empty()) b.SetInt32Array("tokenizer.ggml.suppress_tokens", s.suppress_tokens);
+  if (!s.suppress_tokens.empty())
+    b.SetInt32Array("tokenizer.ggml.suppress_tokens", s.suppress_tokens);
 }
 
 struct TensorSpec {
@@ -390,12 +391,13 @@ struct TensorSpec {
   int64_t num_cols, num_rows, num_mats = 1;
 };
 
-// The tensors, named and shaped as gemma-arch.md §3.3 / §4.2 list them.
+// The tensors, named and shaped as llama.cpp's converter writes them.
 std::vector<TensorSpec> TensorSpecs(const SyntheticShape& s, const std::vector<LayerPlan>& plans) {
   const int64_t d = s.hidden;
   std::vector<TensorSpec> specs;
   specs.push_back({"token_embd.weight", Role::kEmbedding, d, s.num_vocab});
-  if (IsGemma4(s)) specs.push_back({"rope_freqs.weight", Role::kRopeFreqs, HeadDimGlobal(s) / 2, 1});
+  if (IsGemma4(s))
+    specs.push_back({"rope_freqs.weight", Role::kRopeFreqs, HeadDimGlobal(s) / 2, 1});
   const int64_t ple_width = int64_t{s.ple_dim} * s.num_layers;
   if (s.ple_dim > 0) {
     specs.push_back({"per_layer_token_embd.weight", Role::kEmbedding, ple_width, s.num_vocab});
@@ -541,11 +543,10 @@ Status CheckShape(const SyntheticShape& s) {
   if (!(s.rms_eps > 0)) return Status::Error("rms_eps must be positive");
   if (!(s.query_pre_attn_scalar >= 0)) return Status::Error("query_pre_attn_scalar must be >= 0");
   if (!(s.final_softcap >= 0)) return Status::Error("final_softcap must be >= 0");
-  const bool has_gemma4_fields = s.head_dim_global != 0 || s.num_kv_heads_global != 0 ||
-                                 s.k_eq_v_global || s.rotary_fraction_global != 1 ||
-                                 s.ple_dim != 0 || s.num_kv_shared_layers != 0 ||
-                                 s.double_wide_mlp || s.num_experts != 0 ||
-                                 !s.suppress_tokens.empty();
+  const bool has_gemma4_fields =
+      s.head_dim_global != 0 || s.num_kv_heads_global != 0 || s.k_eq_v_global ||
+      s.rotary_fraction_global != 1 || s.ple_dim != 0 || s.num_kv_shared_layers != 0 ||
+      s.double_wide_mlp || s.num_experts != 0 || !s.suppress_tokens.empty();
   if (!gemma4) {
     if (has_gemma4_fields) return Status::Error("Gemma 4's fields need architecture gemma4");
     return Status::Ok();
@@ -705,7 +706,7 @@ StatusOr<std::unique_ptr<SyntheticModel>> SyntheticModel::Create(const Synthetic
       for (int64_t k = 0; k < t.ne[0]; ++k) {
         const double u = static_cast<double>(SplitMix64(state) >> 11) * 0x1.0p-53;
         values[k] = specs[i].role == Role::kRopeFreqs ? RopeFreqFactor(shape, k, t.ne[0])
-                                                       : static_cast<float>(0.9 + 0.2 * u);
+                                                      : static_cast<float>(0.9 + 0.2 * u);
       }
       t.data = reinterpret_cast<const uint8_t*>(values);
     } else {

@@ -29,7 +29,7 @@
 
 namespace gs {
 
-// The hyper-parameters of a Gemma 3 or Gemma 4 model (gemma-arch.md §3-4), as plain numbers. They
+// The hyper-parameters of a Gemma 3 or Gemma 4 model, as plain numbers. They
 // become GGUF metadata exactly as llama.cpp's converter writes it, and the engine reads that
 // metadata with ModelConfig::FromGguf, the path every real file takes.
 struct SyntheticShape {
@@ -53,14 +53,14 @@ struct SyntheticShape {
   float final_softcap = 0;          // 0: none
   bool tied_embedding = true;       // false: a separate output.weight
   // Gemma 4 only. Its last layer is always global (transformers forces it).
-  int32_t head_dim_global = 0;        // 0: head_dim
-  int32_t num_kv_heads_global = 0;    // 0: num_kv_heads
-  bool k_eq_v_global = false;         // global layers have no attn_v: V is K's projection
-  float rotary_fraction_global = 1;   // proportional RoPE: the share of a global head that turns
-  int32_t ple_dim = 0;                // per-layer embedding width, 0: none (E2B/E4B: 256)
-  int32_t num_kv_shared_layers = 0;   // trailing layers reading earlier layers' KV
-  bool double_wide_mlp = false;       // KV-shared layers have 2 x ffn_hidden
-  int32_t num_experts = 0;            // MoE beside the dense MLP in every layer, 0: none
+  int32_t head_dim_global = 0;       // 0: head_dim
+  int32_t num_kv_heads_global = 0;   // 0: num_kv_heads
+  bool k_eq_v_global = false;        // global layers have no attn_v: V is K's projection
+  float rotary_fraction_global = 1;  // proportional RoPE: the share of a global head that turns
+  int32_t ple_dim = 0;               // per-layer embedding width, 0: none (E2B/E4B: 256)
+  int32_t num_kv_shared_layers = 0;  // trailing layers reading earlier layers' KV
+  bool double_wide_mlp = false;      // KV-shared layers have 2 x ffn_hidden
+  int32_t num_experts = 0;           // MoE beside the dense MLP in every layer, 0: none
   int32_t num_experts_used = 0;
   int32_t expert_ffn_hidden = 0;
   std::vector<int32_t> suppress_tokens;  // ids the model never emits (12B Unified's media ends)

@@ -1,6 +1,6 @@
 // The two tokenizers Gemma GGUFs carry, reproducing llama.cpp's token ids exactly:
 //  - Gemma 3's SentencePiece-style tokenizer (tokenizer.ggml.model = "llama";
-//    gguf-quant-tokenizer.md §8): spaces as U+2581, best-score bigram merges, byte fallback.
+//    llama.cpp's llm_tokenizer_spm): spaces as U+2581, best-score bigram merges, byte fallback.
 //  - Gemma 4's BPE tokenizer (tokenizer.ggml.model = "gemma4", or "llama" with
 //    tokenizer.ggml.pre = "gemma4" and merges, as some converters write it): spaces as U+2581,
 //    merges by rank over newline-separated words, <0xXX> byte fallback (bpe_encoder.h).
@@ -72,7 +72,7 @@ class Tokenizer {
 
   // Reads the tokenizer.ggml.* keys; refuses models it cannot tokenize exactly.
   static StatusOr<std::unique_ptr<Tokenizer>> FromGguf(const GgufFile& file);
-  // Validates and normalises `vocab` (gguf-quant-tokenizer.md §8.1): out-of-range special ids
+  // Validates and normalises `vocab`: out-of-range special ids
   // become -1, empty texts become "[EMPTY_<id>]", malformed byte tokens become normal ones,
   // known end markers become control tokens (but a "</s>" beside Gemma 4's "<|tool_response>"
   // becomes a normal token, as llama.cpp has it). Errors: no tokens, short scores/types, a text

@@ -1,5 +1,5 @@
 // Scalar reference for every computable GGUF type: the oracle that SIMD kernels are tested
-// against. Formulas: ../shared/reference/gguf-quant-tokenizer.md §4-§5.
+// against. Formulas: ggml's ggml-quants.c and the GGUF specification.
 //
 // Rows are n values long and n is a multiple of the type's block_elems (checked: a violation
 // aborts). Activation quants produced here stay in [-127, 127]; the SIMD kernels rely on that.

@@ -1,5 +1,5 @@
 """Bad input gets an OpenAI error envelope with the right 4xx and `param`, and the server stays
-up (reliability.md §5.1)."""
+up."""
 import json
 
 import httpx2 as httpx

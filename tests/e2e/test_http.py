@@ -1,5 +1,5 @@
 """The HTTP layer byte by byte over raw sockets: SSE framing, body limits and framing, request
-smuggling, header bounds, auth, CORS, disconnects, overload and shutdown (reliability.md §1.1)."""
+smuggling, header bounds, auth, CORS, disconnects, overload and shutdown."""
 import json
 import os
 import signal

@@ -3,7 +3,7 @@
 
 The seeds give each fuzzer a head start (README.md here): well-formed GGUF files that reach
 every value type, the tensor table, the model config and the tokenizer loader, plus cuts of
-them; tokenizer texts; chats; request bodies (OpenAI SDK ones and reliability.md §5.1's edge
+them; tokenizer texts; chats; request bodies (OpenAI SDK ones and the validation tests' edge
 cases); token streams with stop strings. The committed corpus is what the fuzzers grew from
 these.
 """
@@ -184,7 +184,7 @@ def chat_seeds():
 
 
 def request_seeds():
-    """Request bodies: what the OpenAI SDKs and their wrappers send, then reliability.md §5.1's
+    """Request bodies: what the OpenAI SDKs and their wrappers send, then the validation tests'
     V1-V13 edge cases. Each is also, as raw bytes, a chat message's content and a prompt."""
     user = {"role": "user", "content": "Say hello."}
     chat = {"model": "gemma-3-1b-it", "messages": [user]}

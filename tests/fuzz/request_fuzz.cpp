@@ -1,4 +1,4 @@
-// Arbitrary bytes as a request body (reliability.md §5.7 item 2): ParseJsonBody, then every
+// Arbitrary bytes as a request body: ParseJsonBody, then every
 // endpoint's parser in request.h (chat, completions, tokenize, detokenize) with the server's
 // limits and with tight ones that short inputs can exceed. The same bytes are also put, escaped
 // only where JSON requires, into the "content" of a fixed chat body and the "prompt" of a fixed

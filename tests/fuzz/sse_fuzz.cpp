@@ -1,4 +1,4 @@
-// Arbitrary bytes as generated text split into token pieces (reliability.md §5.7 item 7): the
+// Arbitrary bytes as generated text split into token pieces: the
 // pieces go through a StopMatcher, as server/generation.cpp feeds it, and every emitted piece is
 // framed as an SSE chunk (ChatChunkJson or TextChunkJson, then SseEvent), with each token's raw
 // bytes (any bytes: a token may end inside a UTF-8 character) in its logprobs.

@@ -1,4 +1,4 @@
-// Request parsing and validation (reliability.md §5.1 V1, V5-V9, V11-V13): every bad field is a
+// Request parsing and validation: every bad field is a
 // 400 naming its param, every good body parses into the values it says.
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // GgufFile: well-formed files round-trip through the getters; every malformed file the
-// robustness checklist (gguf-quant-tokenizer.md §2.10) names fails Open with a message that
+// robustness checklist names fails Open with a message that
 // says what is wrong. Files are built byte by byte here, so each test shows its exact layout.
 #include "engine/gguf/gguf_file.h"
 

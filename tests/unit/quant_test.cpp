@@ -1,7 +1,7 @@
 // Reference (de)quantization and dot products against hand-built blocks, the reference dot
 // products against dequantized float math, and every kernel this CPU runs (scalar and SIMD)
 // against the reference, against llama.cpp's float order and, as dot tiles, against its own
-// single-row dots. Layouts and formulas: ../shared/reference/gguf-quant-tokenizer.md §4-§5.
+// single-row dots. Layouts and formulas: ggml's ggml-quants.c.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // Scalar conversions (fp16, bf16) and the ggml type table, against
-// ../shared/reference/gguf-quant-tokenizer.md §1 and §3.
+// ggml's type traits (ggml.c).
 #include "kernels/quant_types.h"
 
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The OpenAI response bodies (server-features.md §2.3-2.6): exact shapes, because clients such
+// The OpenAI response bodies (OpenAI's API reference): exact shapes, because clients such
 // as openai-python parse these fields by name and a missing, extra or misplaced null breaks them.
 #include "api/response.h"
 

@@ -1,4 +1,4 @@
-// The scheduler and the KV pool under random workloads (reliability.md §5.4): requests added,
+// The scheduler and the KV pool under random workloads: requests added,
 // stepped, cancelled and finished in random order on a pool small enough to force preemption.
 // The "model" here appends a token per logits row, so the test sees exactly what the engine
 // would ask of the pool. After every step the pool's invariants hold and the step respects its

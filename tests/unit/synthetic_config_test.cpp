@@ -1,5 +1,5 @@
 // configs/models/*.json as server/synthetic_config.h reads them: every shipped shape parses into
-// the sizes gemma-arch.md gives, and a malformed file is refused with the file and field named.
+// the published sizes, and a malformed file is refused with the file and field named.
 #include "server/synthetic_config.h"
 
 #include <gtest/gtest.h>
@@ -82,7 +82,7 @@ TEST(SyntheticConfigTest, BadFilesNameTheProblem) {
             std::string::npos);
 }
 
-// The Gemma 4 family as the GGUF metadata describes it (gemma-arch.md §4.3): per-layer head dims,
+// The Gemma 4 family as the GGUF metadata describes it: per-layer head dims,
 // KV heads, K=V, KV sharing, double-wide MLPs, per-layer embeddings and experts, read back
 // through ModelConfig::FromGguf.
 TEST(SyntheticConfigTest, ShippedGemma4ShapesParse) {

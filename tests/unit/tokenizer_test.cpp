@@ -1,5 +1,5 @@
 // The SentencePiece and Gemma 4 BPE tokenizers against toy vocabularies built to pin each rule
-// of llama.cpp's algorithms (gguf-quant-tokenizer.md §8, bpe_encoder.h), the incremental
+// of llama.cpp's algorithms (bpe_encoder.h), the incremental
 // detokenizer, load-time validation, and, when the default model is present, token ids produced
 // by llama.cpp's llama-tokenize. gemma4_tokenizer_test.cpp has the real Gemma 4 vocabulary.
 #include "engine/tokenizer/tokenizer.h"
