@@ -160,6 +160,63 @@ void Matcher::WalkTrie(const TrieArrays& trie, uint32_t* words) const {
   frames_.resize(num_frames);
 }
 
+ByteClass Matcher::SelfLoopBytes(uint32_t node) const {
+  ByteClass loop = {0, 0, 0, 0};
+  ByteClass seen = {0, 0, 0, 0};
+  ByteClass multi = {0, 0, 0, 0};
+  for (const ByteEdge* e = g_->bytes_begin(node); e != g_->bytes_end(node); ++e) {
+    for (int b = e->lo; b <= e->hi; ++b) {
+      const uint64_t bit = uint64_t{1} << (b & 63);
+      if (seen[b >> 6] & bit) multi[b >> 6] |= bit;
+      seen[b >> 6] |= bit;
+      if (e->target == node) loop[b >> 6] |= bit;
+    }
+  }
+  for (int w = 0; w < 4; ++w) loop[w] &= ~multi[w];
+  return loop;
+}
+
+void Matcher::WalkTrieSliced(const ByteClass& bytes, const ClassSlice& slice,
+                             uint32_t* words) const {
+  const TrieArrays& trie = trie_->all();
+  const size_t num_frames = frames_.size();
+  if (levels_.size() < static_cast<size_t>(trie.max_depth) + 1) levels_.resize(trie.max_depth + 1);
+  in_class_.assign(trie.max_depth + 1, 0);
+  levels_[0] = heads_;
+  in_class_[0] = 1;
+  const uint32_t num_nodes = trie.num_nodes();
+  for (uint32_t i = 0; i < num_nodes;) {
+    const int d = trie.depth[i];
+    const uint8_t b = trie.byte[i];
+    if (in_class_[d - 1] && ((bytes[b >> 6] >> (b & 63)) & 1)) {
+      // Still looping on the head's node: the state is the start state, and this node's
+      // tokens are in the slice's mask.
+      if (!slice.HasRest(i)) {
+        i = trie.subtree_end[i];
+        continue;
+      }
+      levels_[d] = heads_;
+      in_class_[d] = 1;
+      ++i;
+      continue;
+    }
+    in_class_[d] = 0;
+    std::vector<Head>& out = levels_[d];
+    bool accepting = false;
+    Step(levels_[d - 1], b, out, &accepting, /*intern=*/false);
+    if (out.empty() && !accepting) {
+      i = trie.subtree_end[i];
+      continue;
+    }
+    for (uint32_t k = trie.token_begin[i]; k < trie.token_begin[i + 1]; ++k) {
+      const int32_t id = trie.token_ids[k];
+      words[id >> 5] |= 1u << (id & 31);
+    }
+    i = out.empty() ? trie.subtree_end[i] : i + 1;
+  }
+  frames_.resize(num_frames);
+}
+
 void Matcher::FillMask(uint32_t* words) const {
   const size_t num_words = trie_->num_mask_words();
   std::memset(words, 0, num_words * sizeof(uint32_t));
@@ -185,7 +242,21 @@ void Matcher::FillMask(uint32_t* words) const {
         }
         WalkTrie(trie_->unsafe(), words);
       } else {
-        WalkTrie(trie_->all(), words);
+        // One head looping on a byte class (inside a pattern): slice by that class.
+        const ClassSlice* slice = nullptr;
+        ByteClass loop = {0, 0, 0, 0};
+        if (heads_.size() == 1 && !g_->has_calls(heads_[0].node) && !g_->is_final(heads_[0].node)) {
+          loop = SelfLoopBytes(heads_[0].node);
+          int num_loop_bytes = 0;
+          for (const uint64_t w : loop) num_loop_bytes += __builtin_popcountll(w);
+          if (num_loop_bytes >= kMinSliceBytes) slice = trie_->Slice(loop);
+        }
+        if (slice != nullptr) {
+          std::memcpy(words, slice->mask.data(), num_words * sizeof(uint32_t));
+          WalkTrieSliced(loop, *slice, words);
+        } else {
+          WalkTrie(trie_->all(), words);
+        }
       }
       compiled_->masks.Insert(key, std::vector<uint32_t>(words, words + num_words));
     }

@@ -24,6 +24,8 @@ class Matcher {
   // Heads beyond this are dropped (only a highly ambiguous grammar gets there): the matcher
   // then allows less, never more.
   static constexpr size_t kMaxHeads = 4096;
+  // A head looping on fewer bytes than this is walked without a class slice.
+  static constexpr int kMinSliceBytes = 8;
 
   // `trie` must outlive the matcher.
   Matcher(std::shared_ptr<const CompiledGrammar> grammar, const TokenTrie* trie);
@@ -70,6 +72,11 @@ class Matcher {
             bool intern) const;
   uint32_t PushFrame(uint32_t ret_node, uint32_t parent, bool intern) const;
   void WalkTrie(const TrieArrays& trie, uint32_t* words) const;
+  // WalkTrie for a single head that loops on `bytes`: tokens of those bytes come from the
+  // slice's mask, and subtrees holding only such tokens are skipped.
+  void WalkTrieSliced(const ByteClass& bytes, const ClassSlice& slice, uint32_t* words) const;
+  // The bytes on which `node` (no calls, not final) returns to itself, deterministically.
+  ByteClass SelfLoopBytes(uint32_t node) const;
   std::string StateKey() const;
 
   std::shared_ptr<const CompiledGrammar> compiled_;
@@ -87,6 +94,7 @@ class Matcher {
   mutable std::vector<std::pair<uint32_t, uint32_t>> expand_work_;
   mutable std::vector<std::pair<uint32_t, uint32_t>> expand_seen_;
   mutable std::vector<std::vector<Head>> levels_;
+  mutable std::vector<uint8_t> in_class_;
 };
 
 }  // namespace gs::grammar

@@ -124,6 +124,40 @@ TokenTrie TokenTrie::FromTokenizer(const Tokenizer& tokenizer) {
   return TokenTrie(pieces, tokenizer.eog_ids());
 }
 
+const ClassSlice* TokenTrie::Slice(const ByteClass& bytes) const {
+  std::lock_guard<std::mutex> lock(slice_cache_->mu);
+  auto& slices = slice_cache_->slices;
+  if (const auto it = slices.find(bytes); it != slices.end()) return it->second.get();
+  if (slices.size() >= kMaxClassSlices) return nullptr;
+  auto slice = std::make_unique<ClassSlice>();
+  slice->mask.assign(num_mask_words(), 0);
+  const uint32_t n = all_.num_nodes();
+  // in_class[d]: the path to the current node at depth d is all in the class. rest_prefix
+  // counts, in pre-order, nodes holding a token with a byte outside it.
+  std::vector<uint8_t> in_class(all_.max_depth + 1, 1);
+  std::vector<uint32_t> rest_prefix(n + 1, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    const int d = all_.depth[i];
+    const uint8_t b = all_.byte[i];
+    in_class[d] = in_class[d - 1] && ((bytes[b >> 6] >> (b & 63)) & 1);
+    const bool has_tokens = all_.token_begin[i + 1] > all_.token_begin[i];
+    rest_prefix[i + 1] = rest_prefix[i] + (has_tokens && !in_class[d]);
+    if (has_tokens && in_class[d]) {
+      for (uint32_t k = all_.token_begin[i]; k < all_.token_begin[i + 1]; ++k) {
+        const int32_t id = all_.token_ids[k];
+        slice->mask[id >> 5] |= 1u << (id & 31);
+      }
+    }
+  }
+  slice->has_rest.assign((n + 63) / 64, 0);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (rest_prefix[all_.subtree_end[i]] > rest_prefix[i]) {
+      slice->has_rest[i >> 6] |= uint64_t{1} << (i & 63);
+    }
+  }
+  return slices.emplace(bytes, std::move(slice)).first->second.get();
+}
+
 bool TokenTrie::IsEos(int32_t id) const {
   return std::binary_search(eos_ids_.begin(), eos_ids_.end(), id);
 }

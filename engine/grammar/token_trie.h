@@ -7,7 +7,11 @@
 // of the small trie instead of a walk of 600K nodes.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -31,8 +35,24 @@ struct TrieArrays {
   uint32_t num_nodes() const { return static_cast<uint32_t>(byte.size()); }
 };
 
+// The tokens made only of bytes from one byte class C, for states that loop on C (a pattern's
+// character class): those tokens are allowed without a walk, and the walk skips every subtree
+// holding no other token.
+struct ClassSlice {
+  std::vector<uint32_t> mask;  // tokens whose bytes are all in C
+  std::vector<uint64_t>
+      has_rest;  // bit i: trie node i's subtree holds a token with a byte not in C
+  bool HasRest(uint32_t node) const { return (has_rest[node >> 6] >> (node & 63)) & 1; }
+};
+
+// A set of bytes, bit b of word b / 64.
+using ByteClass = std::array<uint64_t, 4>;
+
 class TokenTrie {
  public:
+  // Slices kept per vocabulary (each about 100 KiB at Gemma's vocabulary); later classes get none.
+  static constexpr size_t kMaxClassSlices = 64;
+
   // pieces[id]: the bytes token id produces; an empty piece is never allowed by a grammar.
   // eos_ids: the tokens that end generation, allowed exactly where the grammar may end. Tokens
   // longer than 255 bytes are left out (no Gemma token comes close).
@@ -59,6 +79,9 @@ class TokenTrie {
   // every safe token.
   int max_safe_chars() const { return max_safe_chars_; }
   uint32_t num_nodes() const { return all_.num_nodes(); }
+  // The slice for `bytes`, built on first use (a pass over the vocabulary); nullptr once
+  // kMaxClassSlices exist. Thread-safe.
+  const ClassSlice* Slice(const ByteClass& bytes) const;
 
  private:
   int32_t num_vocab_;
@@ -69,6 +92,11 @@ class TokenTrie {
   std::vector<uint32_t> safe_mask_;
   std::vector<uint32_t> safe_up_to_;  // (max_safe_chars_ + 1) masks, cumulative by length
   int max_safe_chars_ = 0;
+  struct SliceCache {
+    std::mutex mu;
+    std::map<ByteClass, std::unique_ptr<const ClassSlice>> slices;
+  };
+  std::unique_ptr<SliceCache> slice_cache_ = std::make_unique<SliceCache>();
 };
 
 }  // namespace gs::grammar
