@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "engine/kv/kv_plan.h"
+#include "kernels/ref/sampling_ref.h"
 
 namespace gs {
 
@@ -224,8 +225,51 @@ void Engine::BuildBatch(const std::vector<ScheduledChunk>& chunks) {
   }
 }
 
+void Engine::FillMasks(const std::vector<ScheduledChunk>& chunks) {
+  mask_offset_.assign(chunks.size(), -1);
+  mask_stride_ = (static_cast<size_t>(model_.config().num_vocab) + 31) / 32;
+  size_t num_masks = 0;
+  for (const ScheduledChunk& c : chunks) {
+    if (!c.wants_logits || !c.seq->matcher) continue;
+    mask_stride_ = std::max(mask_stride_, c.seq->request.token_trie->num_mask_words());
+    ++num_masks;
+  }
+  if (num_masks == 0) return;
+  mask_words_.assign(num_masks * mask_stride_, 0);
+  size_t mask_idx = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ScheduledChunk& c = chunks[i];
+    if (!c.wants_logits || !c.seq->matcher) continue;
+    mask_offset_[i] = static_cast<int64_t>(mask_idx * mask_stride_);
+    c.seq->matcher->FillMask(&mask_words_[mask_offset_[i]]);
+    ++mask_idx;
+  }
+}
+
+const uint32_t* Engine::Mask(size_t chunk_idx) const {
+  return mask_offset_[chunk_idx] < 0 ? nullptr : &mask_words_[mask_offset_[chunk_idx]];
+}
+
+SampledToken Engine::PickRow(Sequence& s, float* logits, const uint32_t* mask) {
+  const int32_t num_vocab = model_.config().num_vocab;
+  const EngineRequest& r = s.request;
+  // Log-probabilities are the model's, before the mask, bias and penalties.
+  const bool keep_raw = r.want_logprobs && (r.sampling.has_logit_processing() || mask);
+  if (keep_raw) std::memcpy(raw_row_.data(), logits, num_vocab * sizeof(float));
+  if (mask) ref::ApplyTokenMask(logits, num_vocab, mask);
+  s.sampler.ProcessLogits(logits, num_vocab);
+  const int32_t id = s.sampler.Sample(logits, num_vocab);
+  SampledToken token;
+  if (r.want_logprobs) {
+    token = ComputeLogprobs(keep_raw ? raw_row_.data() : logits, num_vocab, id, r.num_top_logprobs);
+  }
+  token.id = id;
+  return token;
+}
+
 void Engine::ForwardAndSample(const std::vector<ScheduledChunk>& chunks) {
   picked_.clear();
+  FillMasks(chunks);
   if (backend_.SamplesOnDevice()) {
     PickOnDevice(chunks);
   } else {
@@ -259,11 +303,25 @@ void Engine::PickOnDevice(const std::vector<ScheduledChunk>& chunks) {
     s.sampler.DevicePenalties(&row.penalties);
     s.sampler.DeviceBias(&row.bias);
   }
+  // Constrained rows are sampled on the host from logits read back (the device sampler has no
+  // mask input yet): read before SampleLogits, which may softcap in place.
+  const bool has_masks = std::any_of(mask_offset_.begin(), mask_offset_.end(),
+                                     [](int64_t offset) { return offset >= 0; });
+  if (has_masks && logits.num_rows > 0) {
+    host_logits_.resize(static_cast<size_t>(logits.num_rows) * num_vocab);
+    backend_.ReadLogits(logits, softcap, host_logits_.data());
+    raw_row_.resize(num_vocab);
+  }
   device_results_.resize(device_rows_.size());
   if (logits.num_rows > 0) backend_.SampleLogits(logits, softcap, device_rows_, device_results_);
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ScheduledChunk& c = chunks[i];
     if (!c.wants_logits) continue;
+    if (const uint32_t* mask = Mask(i)) {
+      const size_t row = logits_indptr_[i + 1] - 1;
+      picked_.push_back(PickRow(*c.seq, host_logits_.data() + row * num_vocab, mask));
+      continue;
+    }
     const SampleRowResult& result = device_results_[logits_indptr_[i + 1] - 1];
     SampledToken token;
     token.id = result.id;
@@ -286,21 +344,9 @@ void Engine::PickOnHost(const std::vector<ScheduledChunk>& chunks) {
   if (step_has_sink_) DeliverLogits(chunks, logits_.data());  // before processing, in place
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ScheduledChunk& c = chunks[i];
-    Sequence& s = *c.seq;
     if (!c.wants_logits) continue;
     float* logits = logits_.data() + (logits_indptr_[i + 1] - 1) * static_cast<size_t>(num_vocab);
-    const EngineRequest& r = s.request;
-    const bool keep_raw = r.want_logprobs && r.sampling.has_logit_processing();
-    if (keep_raw) std::memcpy(raw_row_.data(), logits, num_vocab * sizeof(float));
-    s.sampler.ProcessLogits(logits, num_vocab);
-    const int32_t id = s.sampler.Sample(logits, num_vocab);
-    SampledToken token;
-    if (r.want_logprobs) {
-      token =
-          ComputeLogprobs(keep_raw ? raw_row_.data() : logits, num_vocab, id, r.num_top_logprobs);
-    }
-    token.id = id;
-    picked_.push_back(std::move(token));
+    picked_.push_back(PickRow(*c.seq, logits, Mask(i)));
   }
 }
 
@@ -321,7 +367,12 @@ void Engine::DeliverLogits(const std::vector<ScheduledChunk>& chunks, const floa
 void Engine::Update(const std::vector<ScheduledChunk>& chunks) {
   int64_t num_sampled = 0;
   size_t row_idx = 0;
-  std::vector<std::pair<Sequence*, FinishReason>> finished;
+  struct Finished {
+    Sequence* seq;
+    FinishReason reason;
+    std::string error;
+  };
+  std::vector<Finished> finished;
   for (const ScheduledChunk& c : chunks) {
     Sequence& s = *c.seq;
     if (!c.wants_logits) continue;
@@ -332,15 +383,22 @@ void Engine::Update(const std::vector<ScheduledChunk>& chunks) {
     s.tokens.push_back(id);
     ++s.num_output;
     ++num_sampled;
+    if (s.matcher && !s.matcher->Consume(id)) {
+      // Unreachable while the grammar keeps its invariant (every allowed byte leads to a
+      // complete match): the mask then always holds a token. Never a crash or invalid output.
+      finished.push_back({&s, FinishReason::kError, "no token fits the request's grammar"});
+      continue;
+    }
     r.stream->Push(token);
-    if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
-      finished.push_back({&s, FinishReason::kStop});
+    if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end() ||
+        (s.matcher && s.matcher->IsTerminated())) {
+      finished.push_back({&s, FinishReason::kStop, {}});
     } else if (s.num_output >= r.max_new_tokens ||
                static_cast<int64_t>(s.tokens.size()) >= max_seq_len_) {
-      finished.push_back({&s, FinishReason::kLength});
+      finished.push_back({&s, FinishReason::kLength, {}});
     }
   }
-  for (const auto& [seq, reason] : finished) scheduler_.Finish(seq, reason);
+  for (Finished& f : finished) scheduler_.Finish(f.seq, f.reason, std::move(f.error));
   std::lock_guard<std::mutex> lock(stats_mu_);
   stats_.num_generation_tokens += num_sampled;
 }

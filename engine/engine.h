@@ -90,6 +90,13 @@ class Engine {
   void ForwardAndSample(const std::vector<ScheduledChunk>& chunks);
   void PickOnDevice(const std::vector<ScheduledChunk>& chunks);
   void PickOnHost(const std::vector<ScheduledChunk>& chunks);
+  // The grammar mask of every constrained chunk that samples this step, from its matcher's
+  // state (known before the forward: it follows the tokens already accepted).
+  void FillMasks(const std::vector<ScheduledChunk>& chunks);
+  // Chunk chunk_idx's mask ([mask_stride_ words]), or null when it is not constrained.
+  const uint32_t* Mask(size_t chunk_idx) const;
+  // Masks, processes and samples one host logits row (modified in place) for sequence s.
+  SampledToken PickRow(Sequence& s, float* logits, const uint32_t* mask);
   // Hands each chunk's logits rows ([batch rows, num_vocab] host values) to its request's sink.
   void DeliverLogits(const std::vector<ScheduledChunk>& chunks, const float* logits);
   void Update(const std::vector<ScheduledChunk>& chunks);
@@ -111,6 +118,13 @@ class Engine {
   std::vector<float> raw_row_;        // one unprocessed logits row, for logprobs
   std::vector<SampledToken> picked_;  // this step's tokens, one per chunk wanting logits
   std::vector<DeviceSampleRow> device_rows_;
+  // Grammar masks of this step: chunk i's at mask_offset_[i] (-1: unconstrained), each
+  // mask_stride_ words covering both the model's and the trie's vocabulary (bits past the
+  // trie's are clear: tokens the grammar cannot know are never allowed).
+  std::vector<uint32_t> mask_words_;
+  std::vector<int64_t> mask_offset_;
+  size_t mask_stride_ = 0;
+  std::vector<float> host_logits_;  // device sampling: rows read back for constrained chunks
   std::vector<SampleRowResult> device_results_;
 
   std::mutex inbox_mu_;

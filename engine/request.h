@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/grammar/grammar.h"
+#include "engine/grammar/token_trie.h"
 #include "engine/sampler.h"
 
 namespace gs {
@@ -91,6 +93,13 @@ struct EngineRequest {
   // With a sink, every prompt position too: each prompt chunk computes logits for all its rows,
   // and the prefix cache is not consulted (a cached position would have no logits).
   bool prompt_logits = false;
+  // Constrained decoding: every sampled token keeps the output a prefix of the grammar's
+  // language. The engine gives the sequence its own matcher over token_trie (the model's
+  // vocabulary, shared by all requests), masks each row before sampling and finishes with kStop
+  // once the grammar is complete (an end-of-generation token, allowed only where the grammar
+  // may end). max_new_tokens still finishes with kLength. Both set or both null.
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  std::shared_ptr<const grammar::TokenTrie> token_trie;
 };
 
 }  // namespace gs

@@ -11,6 +11,7 @@ Sequence::Sequence(EngineRequest r)
       sampler(request.sampling),
       next_logits_position(request.prompt_logits ? 0 : num_prompt_tokens - 1) {
   sampler.AddPromptTokens(tokens);
+  if (request.grammar) matcher.emplace(request.grammar, request.token_trie.get());
 }
 
 Scheduler::Scheduler(KvPool pool, SchedulerOptions options)

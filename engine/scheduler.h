@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "engine/grammar/matcher.h"
 #include "engine/kv/block_hash.h"
 #include "engine/kv/kv_pool.h"
 #include "engine/request.h"
@@ -35,6 +37,9 @@ struct Sequence {
   int32_t pool_seq_idx = -1;  // the KV pool's sequence; -1 while holding no blocks
   bool ever_scheduled = false;
   Sampler sampler;
+  // The grammar's state after the output so far (request.grammar only). It follows the output
+  // tokens, which preemption and prefix-cache hits never change, so neither touches it.
+  std::optional<grammar::Matcher> matcher;
   std::vector<BlockHash> block_hashes;  // chained hashes of the full blocks of tokens
   int32_t num_registered_blocks = 0;    // blocks offered to the prefix cache so far
   // With a logits sink: the first position whose logits row it has not received. Never past

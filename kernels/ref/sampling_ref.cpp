@@ -102,6 +102,17 @@ Selection Select(const float* y, int32_t num_vocab, const SampleRowParams& p) {
 
 }  // namespace
 
+void ApplyTokenMask(float* logits, int32_t num_vocab, const uint32_t* words) {
+  for (int32_t base = 0; base < num_vocab; base += 32) {
+    const uint32_t w = words[base >> 5];
+    if (w == ~0u) continue;  // most words inside a JSON string: nothing to clear
+    const int32_t end = std::min(num_vocab, base + 32);
+    for (int32_t t = base; t < end; ++t) {
+      if (((w >> (t - base)) & 1u) == 0) logits[t] = -kInf;
+    }
+  }
+}
+
 void ProcessRowLogits(const float* logits, int32_t num_vocab, const SampleRowParams& params,
                       const PenaltyToken* penalties, int32_t num_penalties,
                       const LogitBiasEntry* biases, int32_t num_biases, float* out) {

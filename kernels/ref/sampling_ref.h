@@ -98,6 +98,11 @@ void ProcessRowLogits(const float* logits, int32_t num_vocab, const SampleRowPar
                       const PenaltyToken* penalties, int32_t num_penalties,
                       const LogitBiasEntry* biases, int32_t num_biases, float* out);
 
+// Grammar masking, before step 1: logits[t] = -inf for every t in [0, num_vocab) whose bit
+// (words[t / 32] >> (t % 32)) & 1 is clear; words holds ceil(num_vocab / 32) entries. A masked
+// token is never valid (step 2), so no bias, penalty or sampling decision can bring it back.
+void ApplyTokenMask(float* logits, int32_t num_vocab, const uint32_t* words);
+
 // Step 4: the kept set K in ascending id order, from processed logits y (greedy rows: the argmax).
 std::vector<int32_t> KeptSet(const float* processed, int32_t num_vocab,
                              const SampleRowParams& params);

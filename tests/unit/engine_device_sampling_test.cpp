@@ -11,6 +11,9 @@
 #include "engine/cpu/cpu_backend.h"
 #include "engine/engine.h"
 #include "engine/gguf/gguf_file.h"
+#include "engine/grammar/grammar.h"
+#include "engine/grammar/matcher.h"
+#include "engine/grammar/token_trie.h"
 #include "kernels/ref/sampling_ref.h"
 #include "tests/unit/engine_run.h"
 
@@ -166,6 +169,39 @@ TEST_F(EngineDeviceSamplingTest, GreedyPicksWhatHostSamplingPicks) {
       EXPECT_EQ(got[4][t].top[k].id, want[4][t].top[k].id);
       EXPECT_NEAR(got[4][t].top[k].logprob, want[4][t].top[k].logprob, 1e-4);
     }
+  }
+}
+
+// Rows under a grammar are masked and sampled on the host from logits read back; the batch's
+// other rows still sample on the device. Both pick what the host backend picks.
+TEST_F(EngineDeviceSamplingTest, ConstrainedRowsPickWhatHostSamplingPicks) {
+  std::vector<std::string> pieces(256);
+  for (int32_t id = 2; id < 256; ++id) pieces[id] = std::string(1, "0123456789,abc{}"[id % 16]);
+  auto trie = std::make_shared<grammar::TokenTrie>(pieces, std::vector<int32_t>{1});
+  auto g = std::make_shared<grammar::CompiledGrammar>(
+      std::move(grammar::GrammarFromRegex("[0-9]{2,5}(,[0-9]{2,5})*")).value());
+  std::vector<EngineRequest> requests;
+  for (int i = 0; i < 6; ++i) {
+    EngineRequest r = Request(300 + i, i % 3 == 2 ? 1.0f : 0.0f);
+    r.stop_ids = {1};
+    if (i % 2 == 0) {
+      r.grammar = g;
+      r.token_trie = trie;
+      r.want_logprobs = true;
+    }
+    requests.push_back(r);
+  }
+  CpuBackend host(2);
+  RefSamplingBackend device;
+  const auto want = Run(host, requests);
+  const auto got = Run(device, requests);
+  EXPECT_GT(device.num_read_calls, 0);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    if (requests[i].sampling.temperature > 0 && !requests[i].grammar) continue;  // Philox
+    EXPECT_EQ(Ids(got[i]), Ids(want[i])) << "request " << i;
+    if (!requests[i].grammar) continue;
+    grammar::Matcher m(g, trie.get());
+    for (const SampledToken& t : got[i]) EXPECT_TRUE(m.Consume(t.id)) << "request " << i;
   }
 }
 
