@@ -210,7 +210,7 @@ HttpServer::HandlerResponse HttpServer::PreRoute(const httplib::Request& req,
   if (req.method == "OPTIONS") {
     res.status = origin_allowed ? 204 : 403;
     if (origin_allowed) {
-      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
       res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
       res.set_header("Access-Control-Max-Age", "600");
     }

@@ -8,6 +8,7 @@
 #include "api/chat_template.h"
 #include "api/json_body.h"
 #include "api/response.h"
+#include "server/responses_route.h"
 
 namespace gs {
 namespace {
@@ -103,6 +104,8 @@ void Routes::Register(httplib::Server& s) {
   s.Get(R"(/v1/models/([^/]+))", [this](Req q, Res r) { GetModel(q, r); });
   s.Post("/v1/chat/completions", [this](Req q, Res r) { ChatCompletions(q, r); });
   s.Post("/v1/completions", [this](Req q, Res r) { Completions(q, r); });
+  responses_ = std::make_shared<ResponsesRoute>(*this, config_);
+  responses_->Register(s);
   s.Post("/tokenize", [this](Req q, Res r) { Tokenize(q, r); });
   s.Post("/detokenize", [this](Req q, Res r) { Detokenize(q, r); });
 }

@@ -1,4 +1,5 @@
-// The endpoints: OpenAI's /v1/chat/completions, /v1/completions and /v1/models, vLLM's
+// The endpoints: OpenAI's /v1/chat/completions, /v1/completions and /v1/models (and
+// /v1/responses, through server/responses_route.h), vLLM's
 // /tokenize and /detokenize, and /health, /version, /metrics. Each handler parses and validates
 // (api/), renders and tokenizes, hands the choices to the engine through a Generation, and writes
 // JSON or SSE. Handlers run on HTTP worker threads and never touch engine state.
@@ -47,6 +48,8 @@ RequestLogInfo& CurrentLogInfo();
 
 void SendError(httplib::Response& res, const api::ApiError& error);
 
+class ResponsesRoute;
+
 class Routes {
  public:
   explicit Routes(const ServerConfig& config);
@@ -57,6 +60,10 @@ class Routes {
   int num_in_flight() const { return num_in_flight_.load(); }
 
  private:
+  // /v1/responses generates through the chat path's pieces (limits, rendering, BuildSpec) and
+  // records its requests like the others.
+  friend class ResponsesRoute;
+
   void Health(const httplib::Request& req, httplib::Response& res);
   void Metrics(const httplib::Request& req, httplib::Response& res);
   void ListModels(const httplib::Request& req, httplib::Response& res);
@@ -100,6 +107,7 @@ class Routes {
   std::vector<int32_t> marker_ids_;
   std::unique_ptr<gs::Metrics> metrics_;
   std::atomic<int> num_in_flight_{0};
+  std::shared_ptr<ResponsesRoute> responses_;  // made by Register
 };
 
 }  // namespace gs

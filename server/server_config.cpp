@@ -12,8 +12,8 @@ namespace gs {
 
 const char* const kServeHelp =
     "usage: gemma-serve serve [--model PATH] [flags]\n"
-    "An OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/models,\n"
-    "/tokenize, /detokenize, /health, /version, /metrics).\n"
+    "An OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, /v1/responses,\n"
+    "/v1/models, /tokenize, /detokenize, /health, /version, /metrics).\n"
     "  --config FILE              JSON file whose keys are these flags' names (flags win)\n"
     "  --model PATH               GGUF file (default: $GS_MODEL or the one setup installed)\n"
     "  --served-model-name A,B    names clients may use (default: the file's name)\n"
@@ -39,6 +39,8 @@ const char* const kServeHelp =
     "  --max-tokens-cap N         largest max_tokens a request may ask for\n"
     "  --max-n N                  largest n (default 16)\n"
     "  --max-body-mb N            request body limit (default 20)\n"
+    "  --responses-store-max N    /v1/responses kept for previous_response_id (default 1024)\n"
+    "  --responses-store-ttl S    seconds a kept response lives (default 3600)\n"
     "  --read-timeout S, --write-timeout S, --keep-alive-timeout S   seconds (10, 30, 5)\n"
     "  --sse-ping-interval S      keep-alive comments on idle streams (default 15)\n"
     "  --shutdown-grace S         SIGTERM: seconds in-flight requests may finish (default 30)\n"
@@ -77,6 +79,8 @@ const std::set<std::string> kFlags = {"help",
                                       "max-tokens-cap",
                                       "max-n",
                                       "max-body-mb",
+                                      "responses-store-max",
+                                      "responses-store-ttl",
                                       "read-timeout",
                                       "write-timeout",
                                       "keep-alive-timeout",
@@ -204,6 +208,10 @@ StatusOr<ServerConfig> ParseServerConfig(const std::vector<std::string>& raw_arg
   c.max_tokens_cap = args.GetInt("max-tokens-cap", 0, 0, int64_t{1} << 24);
   c.max_n = static_cast<int32_t>(args.GetInt("max-n", c.max_n, 1, 128));
   c.max_body_bytes = args.GetInt("max-body-mb", 20, 1, 1024) << 20;
+  c.responses_store_max =
+      args.GetInt("responses-store-max", c.responses_store_max, 0, int64_t{1} << 24);
+  c.responses_store_ttl_s =
+      args.GetInt("responses-store-ttl", c.responses_store_ttl_s, 1, int64_t{1} << 31);
   c.read_timeout_s = static_cast<int32_t>(args.GetInt("read-timeout", c.read_timeout_s, 1, 3600));
   c.write_timeout_s =
       static_cast<int32_t>(args.GetInt("write-timeout", c.write_timeout_s, 1, 3600));

@@ -42,6 +42,9 @@ struct ServerConfig {
   // Request limits.
   int64_t max_tokens_cap = 0;  // 0: max_model_len
   int32_t max_n = 16;
+  // /v1/responses kept for previous_response_id and GET (server/response_store.h).
+  int64_t responses_store_max = 1024;     // responses; 0 keeps none
+  int64_t responses_store_ttl_s = 3600;  // seconds a kept response lives
   // Security and operations.
   std::vector<std::string> api_keys;
   bool auth_health = false;               // /health needs a key too
