@@ -733,13 +733,60 @@ void ReadTools(FieldReader& r, ToolConfig* out) {
 
 // ---- Structured output ---------------------------------------------------------------------
 
-// Structured output is refused by name: silently ignoring it would return free text to a
-// client that is waiting for JSON.
-void RefuseUnsupportedChatFeatures(FieldReader& r) {
+// Records the constraint that `param` asks for; a second source is refused, as it is not
+// clear which one the client means.
+void SetConstraint(FieldReader& r, OutputConstraint c, OutputConstraint* out) {
+  if (out->active()) {
+    return r.Fail(InvalidParam(c.param, "Invalid value for '" + c.param + "': '" + out->param +
+                                            "' already constrains the output; give one of them."));
+  }
+  *out = std::move(c);
+}
+
+// A JSON Schema given as an object (or, where `text_ok`, as its JSON text), kept as JSON text.
+void ReadSchema(FieldReader& r, const json& v, const std::string& param, bool text_ok,
+                OutputConstraint* out) {
+  OutputConstraint c{.kind = OutputConstraintKind::kJsonSchema, .param = param};
+  if (v.is_object() || v.is_boolean()) {
+    c.text = v.dump();
+  } else if (text_ok && v.is_string()) {
+    c.text = v.get<std::string>();
+  } else {
+    return r.Fail(WrongType(
+        param, text_ok ? "a JSON Schema (an object or its JSON text)" : "a JSON Schema object", v));
+  }
+  SetConstraint(r, std::move(c), out);
+}
+
+void ReadNonEmptyString(FieldReader& r, const json& v, const std::string& param,
+                        OutputConstraintKind kind, OutputConstraint* out) {
+  if (!v.is_string()) return r.Fail(WrongType(param, "a string", v));
+  if (v.get_ref<const std::string&>().empty()) {
+    return r.Fail(InvalidParam(param, "Invalid value for '" + param + "': must not be empty."));
+  }
+  SetConstraint(r, {.kind = kind, .text = v.get<std::string>(), .param = param}, out);
+}
+
+void ReadChoices(FieldReader& r, const json& v, const std::string& param, OutputConstraint* out) {
+  if (!v.is_array() || v.empty()) {
+    return r.Fail(WrongType(param, "a non-empty array of strings", v));
+  }
+  OutputConstraint c{.kind = OutputConstraintKind::kChoice, .param = param};
+  for (size_t choice_idx = 0; choice_idx < v.size(); ++choice_idx) {
+    if (!v[choice_idx].is_string()) {
+      return r.Fail(WrongType(Indexed(param, choice_idx), "a string", v[choice_idx]));
+    }
+    c.choices.push_back(v[choice_idx].get<std::string>());
+  }
+  SetConstraint(r, std::move(c), out);
+}
+
+// OpenAI's response_format, with llama.cpp's {"type": "json_object", "schema": {...}} form.
+void ReadResponseFormat(FieldReader& r, OutputConstraint* out) {
   const json* format = r.Find("response_format");
   if (format == nullptr) return;
   const std::string path = "response_format";
-  const std::string_view expected = "{\"type\": \"text\"}";
+  const std::string_view expected = "{\"type\": \"text\" | \"json_object\" | \"json_schema\", ...}";
   if (!format->is_object()) return r.Fail(WrongType(path, expected, *format));
   const auto type = format->find("type");
   if (type == format->end() || !type->is_string()) {
@@ -748,14 +795,85 @@ void RefuseUnsupportedChatFeatures(FieldReader& r) {
                                "of 'text', 'json_object', 'json_schema'."));
   }
   const std::string& type_name = type->get_ref<const std::string&>();
+  FieldReader f(*format, path + ".");
   if (type_name == "text") return;
-  if (type_name == "json_object" || type_name == "json_schema") {
-    return r.Fail(NotSupported(path, "Structured output (response_format '" + type_name + "')"));
+  if (type_name == "json_object") {
+    if (const json* schema = f.Find("schema")) {
+      return ReadSchema(r, *schema, f.Path("schema"), false, out);
+    }
+    return SetConstraint(r, {.kind = OutputConstraintKind::kJsonObject, .param = path}, out);
+  }
+  if (type_name == "json_schema") {
+    const json* spec = f.Find("json_schema");
+    if (spec == nullptr) return r.Fail(Missing(f.Path("json_schema")));
+    if (!spec->is_object()) return r.Fail(WrongType(f.Path("json_schema"), "an object", *spec));
+    FieldReader j(*spec, f.Path("json_schema."));
+    std::string name;
+    j.ReadString("name", &name);
+    bool strict = false;
+    j.ReadBool("strict", &strict);
+    if (!j.ok()) return r.Fail(j.error());
+    if (const json* schema = j.Find("schema")) {
+      return ReadSchema(r, *schema, j.Path("schema"), false, out);
+    }
+    // No schema: any JSON object, as json_object.
+    return SetConstraint(
+        r, {.kind = OutputConstraintKind::kJsonObject, .param = f.Path("json_schema")}, out);
   }
   r.Fail(InvalidParam(path,
                       "Invalid value for 'response_format.type': expected 'text', "
                       "'json_object' or 'json_schema', but got '" +
                           Quote(type_name) + "'."));
+}
+
+// vLLM's structured_outputs object (one of its keys) and its older top-level guided_* fields.
+void ReadVllmConstraint(FieldReader& r, OutputConstraint* out) {
+  if (const json* so = r.Find("structured_outputs")) {
+    if (!so->is_object()) return r.Fail(WrongType("structured_outputs", "an object", *so));
+    FieldReader f(*so, "structured_outputs.");
+    for (const std::string_view key : {"structural_tag", "whitespace_pattern"}) {
+      if (f.Find(key) != nullptr) {
+        return r.Fail(NotSupported(f.Path(key), "'" + f.Path(key) + "'"));
+      }
+    }
+    if (const json* v = f.Find("json")) ReadSchema(r, *v, f.Path("json"), true, out);
+    if (const json* v = f.Find("regex")) {
+      ReadNonEmptyString(r, *v, f.Path("regex"), OutputConstraintKind::kRegex, out);
+    }
+    if (const json* v = f.Find("choice")) ReadChoices(r, *v, f.Path("choice"), out);
+    if (const json* v = f.Find("grammar")) {
+      ReadNonEmptyString(r, *v, f.Path("grammar"), OutputConstraintKind::kGrammar, out);
+    }
+    bool json_object = false;
+    f.ReadBool("json_object", &json_object);
+    if (!f.ok()) return r.Fail(f.error());
+    if (json_object) {
+      SetConstraint(r, {.kind = OutputConstraintKind::kJsonObject, .param = f.Path("json_object")},
+                    out);
+    }
+  }
+  if (const json* v = r.Find("guided_json")) ReadSchema(r, *v, "guided_json", true, out);
+  if (const json* v = r.Find("guided_regex")) {
+    ReadNonEmptyString(r, *v, "guided_regex", OutputConstraintKind::kRegex, out);
+  }
+  if (const json* v = r.Find("guided_choice")) ReadChoices(r, *v, "guided_choice", out);
+  if (const json* v = r.Find("guided_grammar")) {
+    ReadNonEmptyString(r, *v, "guided_grammar", OutputConstraintKind::kGrammar, out);
+  }
+}
+
+// llama.cpp's server: `grammar` (GBNF text) and `json_schema` (an object).
+void ReadLlamaCppConstraint(FieldReader& r, OutputConstraint* out) {
+  if (const json* v = r.Find("grammar")) {
+    ReadNonEmptyString(r, *v, "grammar", OutputConstraintKind::kGrammar, out);
+  }
+  if (const json* v = r.Find("json_schema")) ReadSchema(r, *v, "json_schema", false, out);
+}
+
+void ReadOutputConstraint(FieldReader& r, OutputConstraint* out) {
+  ReadResponseFormat(r, out);
+  ReadVllmConstraint(r, out);
+  ReadLlamaCppConstraint(r, out);
 }
 
 // Thinking on or off (ChatRequest::enable_thinking). Other chat_template_kwargs keys are ignored:
@@ -903,8 +1021,8 @@ ParseResult<ChatRequest> ParseChatRequest(const nlohmann::json& body, const Requ
   r.ReadString("model", &req.model);
   if (r.ok()) r.Check(ParseMessages(r.Find("messages"), limits, &req.messages));
   ReadTools(r, &req.tools);
-  RefuseUnsupportedChatFeatures(r);
   ReadGenerationParams(r, limits, &req.params);
+  ReadOutputConstraint(r, &req.params.constraint);
   ReadChatLogprobs(r, limits, &req.params);
   r.ReadBool("add_generation_prompt", &req.add_generation_prompt);
   ReadThinking(r, &req.enable_thinking);
@@ -922,6 +1040,7 @@ ParseResult<CompletionRequest> ParseCompletionRequest(const nlohmann::json& body
   ReadGenerationParams(r, limits, &req.params);
   ReadCompletionLogprobs(r, limits, &req.params);
   r.ReadBool("echo", &req.echo);
+  ReadOutputConstraint(r, &req.params.constraint);
   RefuseUnsupportedCompletionFeatures(r, req.params);
   if (!r.ok()) return r.error();
   return req;

@@ -1,8 +1,8 @@
 // OpenAI requests as data: the fields of /v1/chat/completions, /v1/completions, /tokenize and
 // /detokenize parsed out of JSON and validated. Every wrong type or out-of-range value is an
 // ApiError naming its `param`; unknown fields are ignored (clients send many we have no use
-// for); fields the server cannot honour yet (legacy functions, media parts, structured response
-// formats) are refused by name rather than silently dropped.
+// for); fields the server cannot honour yet (legacy functions, media parts) are refused by name
+// rather than silently dropped.
 //
 // Choices where OpenAI and the peers differ or say nothing:
 //   - `null` for any optional field means "not given" (the SDKs send it).
@@ -13,6 +13,9 @@
 //   - Completions: a token prompt must not be empty (a text prompt may); best_of is accepted
 //     only as 1 or n; a non-empty suffix is refused.
 //   - /tokenize with both `prompt` and `messages` is refused (param "prompt") as ambiguous.
+//   - Structured output: api/output_constraint.h lists the fields read; a schema is a JSON
+//     object (structured_outputs.json and guided_json may also be its JSON text), choice a
+//     non-empty array of strings, regex and grammar non-empty strings.
 //   - Tools (OpenAI's rules, and limits of our own): at most 128; each {"type": "function",
 //     "function": {"name", "description"?, "parameters"?, "strict"?}} with a name matching
 //     ^[a-zA-Z0-9_-]{1,64}$, unique; parameters a JSON Schema object (a JSON object whose "type",
@@ -35,6 +38,7 @@
 
 #include "api/api_error.h"
 #include "api/chat_message.h"
+#include "api/output_constraint.h"
 #include "api/tools.h"
 
 namespace gs::api {
@@ -78,6 +82,10 @@ struct GenerationParams {
   int32_t top_logprobs = 0;             // [0, max_top_logprobs]; needs logprobs
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage (needs stream)
+  // At most one source (response_format, structured_outputs, guided_*, grammar, json_schema);
+  // two are refused as ambiguous. response_format "strict" is accepted either way: the output is
+  // always held to the schema.
+  OutputConstraint constraint;
 };
 
 struct ChatRequest {

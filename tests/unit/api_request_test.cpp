@@ -524,11 +524,23 @@ constexpr BadCase kBadChat[] = {
     {R"({"messages": [{"role": "assistant", "content": null, "tool_calls": [{"id": "c",
         "function": {"name": "f", "arguments": 5}}]}]})",
      "messages[0].tool_calls[0].function.arguments"},
-    {R"({"response_format": {"type": "json_object"}})", "response_format"},
+    {R"({"response_format": {"type": "json_schema"}})", "response_format.json_schema"},
     {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "x",
-        "schema": {"type": "object"}}}})",
-     "response_format"},
+        "schema": "{}"}}})",
+     "response_format.json_schema.schema"},
+    {R"({"response_format": {"type": "json_schema", "json_schema": {"strict": 1}}})",
+     "response_format.json_schema.strict"},
     {R"({"response_format": {"type": "xml"}})", "response_format"},
+    {R"({"structured_outputs": {"regex": ""}})", "structured_outputs.regex"},
+    {R"({"structured_outputs": {"choice": []}})", "structured_outputs.choice"},
+    {R"({"structured_outputs": {"choice": ["a", 1]}})", "structured_outputs.choice[1]"},
+    {R"({"structured_outputs": {"grammar": 5}})", "structured_outputs.grammar"},
+    {R"({"structured_outputs": {"json": 5}})", "structured_outputs.json"},
+    {R"({"structured_outputs": {"structural_tag": "x"}})", "structured_outputs.structural_tag"},
+    {R"({"structured_outputs": {"regex": "a", "choice": ["b"]}})", "structured_outputs.choice"},
+    {R"({"response_format": {"type": "json_object"}, "grammar": "root ::= \"a\""})", "grammar"},
+    {R"({"json_schema": "{}"})", "json_schema"},
+    {R"({"guided_choice": "a"})", "guided_choice"},
     {R"({"response_format": {}})", "response_format"},
     {R"({"response_format": "json"})", "response_format"},
 };
@@ -538,6 +550,49 @@ TEST(ChatRequestTest, EveryBadFieldIsA400NamingItsParam) {
     SCOPED_TRACE(c.extra);
     ExpectBadParam(Chat(c.extra), c.param);
   }
+}
+
+TEST(ChatRequestTest, OutputConstraintSources) {
+  struct Case {
+    const char* extra;
+    OutputConstraintKind kind;
+    std::string text;
+    std::string param;
+  };
+  const Case cases[] = {
+      {R"({"response_format": {"type": "text"}})", OutputConstraintKind::kNone, "", ""},
+      {R"({"response_format": {"type": "json_object"}})", OutputConstraintKind::kJsonObject, "",
+       "response_format"},
+      {R"({"response_format": {"type": "json_object", "schema": {"type": "integer"}}})",
+       OutputConstraintKind::kJsonSchema, R"({"type":"integer"})", "response_format.schema"},
+      {R"({"response_format": {"type": "json_schema", "json_schema": {"name": "x",
+          "strict": true, "schema": {"type": "object"}}}})",
+       OutputConstraintKind::kJsonSchema, R"({"type":"object"})",
+       "response_format.json_schema.schema"},
+      {R"({"structured_outputs": {"json": "{\"type\": \"string\"}"}})",
+       OutputConstraintKind::kJsonSchema, R"({"type": "string"})", "structured_outputs.json"},
+      {R"({"structured_outputs": {"regex": "[a-z]+"}})", OutputConstraintKind::kRegex, "[a-z]+",
+       "structured_outputs.regex"},
+      {R"({"structured_outputs": {"grammar": "root ::= \"x\""}})", OutputConstraintKind::kGrammar,
+       R"(root ::= "x")", "structured_outputs.grammar"},
+      {R"({"structured_outputs": {"json_object": true}})", OutputConstraintKind::kJsonObject, "",
+       "structured_outputs.json_object"},
+      {R"({"guided_regex": "a|b"})", OutputConstraintKind::kRegex, "a|b", "guided_regex"},
+      {R"({"grammar": "root ::= [0-9]+"})", OutputConstraintKind::kGrammar, "root ::= [0-9]+",
+       "grammar"},
+      {R"({"json_schema": {"enum": [1, 2]}})", OutputConstraintKind::kJsonSchema,
+       R"({"enum":[1,2]})", "json_schema"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.extra);
+    const ChatRequest r = ExpectOk(Chat(c.extra));
+    EXPECT_EQ(r.params.constraint.kind, c.kind);
+    EXPECT_EQ(r.params.constraint.text, c.text);
+    EXPECT_EQ(r.params.constraint.param, c.param);
+  }
+  const ChatRequest r = ExpectOk(Chat(R"({"structured_outputs": {"choice": ["yes", "no"]}})"));
+  EXPECT_EQ(r.params.constraint.kind, OutputConstraintKind::kChoice);
+  EXPECT_EQ(r.params.constraint.choices, (std::vector<std::string>{"yes", "no"}));
 }
 
 TEST(ChatRequestTest, MediaPartsSayTheyAreNotSupported) {
