@@ -21,7 +21,9 @@ int64_t NextOnByte(const Grammar& g, uint32_t node, uint8_t byte) {
 }
 
 // One character of JSON string content as UTF-8: states of a tiny automaton, kEnd after a whole
-// character. Accepts every character except '"', '\' and controls, and only well-formed UTF-8.
+// character. Accepts every character except '"', '\', controls and the line separators U+2028
+// and U+2029 (which a regex's `.` excludes, so leaving them out lets `.*` states count as free),
+// and only well-formed UTF-8. Must agree with SafeChars in token_trie.cpp.
 constexpr int kEnd = -1;
 struct UtfRange {
   uint8_t lo, hi;
@@ -33,7 +35,9 @@ const std::vector<std::vector<UtfRange>> kSafeChar = {
            {0x5D, 0x7F, kEnd},
            {0xC2, 0xDF, 1},
            {0xE0, 0xE0, 4},
-           {0xE1, 0xEC, 2},
+           {0xE1, 0xE1, 2},
+           {0xE2, 0xE2, 8},
+           {0xE3, 0xEC, 2},
            {0xED, 0xED, 5},
            {0xEE, 0xEF, 2},
            {0xF0, 0xF0, 6},
@@ -46,6 +50,8 @@ const std::vector<std::vector<UtfRange>> kSafeChar = {
     /*5*/ {{0x80, 0x9F, 1}},
     /*6*/ {{0x90, 0xBF, 2}},
     /*7*/ {{0x80, 0x8F, 2}},
+    /*8*/ {{0x80, 0x80, 9}, {0x81, 0xBF, 1}},
+    /*9*/ {{0x80, 0xA7, kEnd}, {0xAA, 0xBF, kEnd}},
 };
 
 // Splits the bytes [lo, hi] over the node's edges into (lo, hi, target) parts: false unless

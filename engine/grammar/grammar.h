@@ -57,8 +57,8 @@ class Grammar {
   const CallEdge* calls_begin(uint32_t node) const { return &call_edges_[call_begin_[node]]; }
   const CallEdge* calls_end(uint32_t node) const { return &call_edges_[call_begin_[node + 1]]; }
   bool has_calls(uint32_t node) const { return call_begin_[node] != call_begin_[node + 1]; }
-  // How many characters of JSON string content (any UTF-8 character except '"', '\' and
-  // control characters) this node accepts in a row for sure; kUnboundedFree when unlimited. A
+  // How many characters of JSON string content (any UTF-8 character except '"', '\', controls,
+  // U+2028 and U+2029) this node accepts in a row for sure; kUnboundedFree when unlimited. A
   // token made only of such characters, at most this many, is allowed here without a walk.
   uint8_t free_budget(uint32_t node) const { return free_budget_[node]; }
   // With a finite budget: whether the budget is exact, i.e. after that many such characters

@@ -11,7 +11,7 @@ namespace {
 constexpr size_t kMaxPieceBytes = 255;
 
 // Characters in `piece` when it is only whole, well-formed UTF-8 characters other than '"',
-// '\' and controls; -1 otherwise.
+// '\', controls, U+2028 and U+2029; -1 otherwise.
 int SafeChars(const std::string& piece) {
   int num_chars = 0;
   for (size_t i = 0; i < piece.size();) {
@@ -39,6 +39,12 @@ int SafeChars(const std::string& piece) {
       const auto c = static_cast<uint8_t>(piece[i + k]);
       const uint8_t lo = k == 1 ? lo2 : 0x80, hi = k == 1 ? hi2 : 0xBF;
       if (c < lo || c > hi) return -1;
+    }
+    // U+2028 and U+2029 (E2 80 A8/A9) are left out, as grammar.cpp's kSafeChar leaves them.
+    if (b == 0xE2 && static_cast<uint8_t>(piece[i + 1]) == 0x80 &&
+        (static_cast<uint8_t>(piece[i + 2]) == 0xA8 ||
+         static_cast<uint8_t>(piece[i + 2]) == 0xA9)) {
+      return -1;
     }
     i += len;
     ++num_chars;

@@ -1,10 +1,10 @@
 // The vocabulary as a byte trie in depth-first order, built once per model: a mask is one
 // forward pass over the arrays that skips a whole subtree as soon as the grammar rejects its
 // prefix (the layout LLGuidance describes). Alongside it, the tokens made only of JSON string
-// content characters (no '"', '\', controls; whole UTF-8 characters) are kept as a precomputed
-// bitmask plus a second trie of every other token: inside an unconstrained string almost every
-// token is legal (99 % at Gemma's vocabulary), so such a mask is the precomputed bits OR a walk
-// of the small trie instead of a walk of 600K nodes.
+// content characters (no '"', '\', controls, U+2028/9; whole UTF-8 characters) are kept as a
+// precomputed bitmask plus a second trie of every other token: inside an unconstrained string
+// almost every token is legal (99 % at Gemma's vocabulary), so such a mask is the precomputed bits
+// OR a walk of the small trie instead of a walk of 600K nodes.
 #pragma once
 
 #include <array>
