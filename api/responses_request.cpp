@@ -423,6 +423,14 @@ MaybeError MapBody(const json& body, const StoredItemsLookup& lookup, ResponsesR
       {"parallel_tool_calls", "parallel_tool_calls"},
       {"max_output_tokens", "max_completion_tokens"},
       {"stream", "stream"},
+      // Sampling extensions chat takes too (vLLM's Responses API takes them likewise).
+      {"top_k", "top_k"},
+      {"min_p", "min_p"},
+      {"seed", "seed"},
+      {"stop", "stop"},
+      {"presence_penalty", "presence_penalty"},
+      {"frequency_penalty", "frequency_penalty"},
+      {"repetition_penalty", "repetition_penalty"},
   };
   for (const auto& [from, to] : kSameMeaning) {
     if (const json* v = Find(body, from)) (*chat)[to] = *v;

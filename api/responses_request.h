@@ -11,7 +11,8 @@
 //     included, then its output items) goes before this request's input;
 //   - tools are flat ({type:"function", name, description?, parameters?, strict?}) and become
 //     chat tools; tool_choice "none" | "auto" | "required" | {type:"function", name};
-//     max_output_tokens, temperature, top_p, parallel_tool_calls as in chat;
+//     max_output_tokens, temperature, top_p, parallel_tool_calls as in chat (and chat's
+//     sampling extensions top_k, min_p, seed, stop and the penalties);
 //     text.format {type: text | json_object | json_schema{name, schema, strict?}} becomes
 //     response_format (refused there while structured output is not served);
 //     reasoning.effort becomes reasoning_effort (thinking on for Gemma 4).
