@@ -39,6 +39,8 @@ bool Generation::Submit(Engine& engine) {
     r.stop_ids = spec_.stop_ids;
     r.want_logprobs = spec_.logprobs;
     r.num_top_logprobs = spec_.top_logprobs;
+    r.grammar = spec_.grammar;
+    r.token_trie = spec_.token_trie;
     r.stream = c.stream;
     requests.push_back(std::move(r));
     if (!last_prompt || *last_prompt != cs.prompt) {

@@ -51,6 +51,9 @@ struct GenerationSpec {
   bool finish_as_tool_calls = true;
   bool logprobs = false;
   int32_t top_logprobs = 0;
+  // Set: every choice's output is held to this grammar (EngineRequest::grammar).
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  std::shared_ptr<const grammar::TokenTrie> token_trie;
 };
 
 // What one choice produced since the last Poll.

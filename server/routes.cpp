@@ -90,6 +90,7 @@ void Routes::SetModel(ServingModel model) {
       marker_ids_.push_back(*id);
     }
   }
+  constraints_ = std::make_unique<ConstraintCompiler>(*model_.tokenizer, end_ids_);
   metrics_ = std::make_unique<gs::Metrics>(model_.names.front());
   ready_ = true;
 }
@@ -238,6 +239,34 @@ bool Routes::BuildSpec(const std::vector<std::vector<int32_t>>& prompts,
   spec->stop = p.stop;
   spec->logprobs = p.logprobs;
   spec->top_logprobs = p.top_logprobs;
+  if (p.constraint.active()) {
+    GrammarOrError g = constraints_->Compile(p.constraint);
+    if (const auto* e = std::get_if<api::ApiError>(&g)) {
+      SendError(res, *e);
+      return false;
+    }
+    spec->grammar = std::get<0>(std::move(g));
+    spec->token_trie = constraints_->token_trie();
+  }
+  return true;
+}
+
+bool Routes::ConstrainToolCalls(const api::ToolConfig& tools, GenerationSpec* spec,
+                                httplib::Response& res) const {
+  if (tools.choice.mode != api::ToolChoiceMode::kRequired &&
+      tools.choice.mode != api::ToolChoiceMode::kFunction) {
+    return true;
+  }
+  GrammarOrError g =
+      constraints_->CompileToolCalls(tools, model_.chat_template->tool_call_format());
+  if (const auto* e = std::get_if<api::ApiError>(&g)) {
+    SendError(res, *e);
+    return false;
+  }
+  if (std::shared_ptr<const grammar::CompiledGrammar> calls = std::get<0>(std::move(g))) {
+    spec->grammar = std::move(calls);
+    spec->token_trie = constraints_->token_trie();
+  }
   return true;
 }
 
@@ -265,6 +294,7 @@ void Routes::ChatCompletions(const httplib::Request& req, httplib::Response& res
                                           .names = r.tools.names,
                                           .max_calls = r.tools.parallel_tool_calls ? -1 : 1};
     spec.finish_as_tool_calls = r.tools.choice.mode != api::ToolChoiceMode::kFunction;
+    if (!ConstrainToolCalls(r.tools, &spec, res)) return;
   }
   Respond(std::make_shared<Generation>(*model_.tokenizer, std::move(spec)), r.params, true, {},
           res);

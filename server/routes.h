@@ -21,6 +21,7 @@
 #include "api/response.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
+#include "server/constraint_compiler.h"
 #include "server/generation.h"
 #include "server/metrics.h"
 #include "server/server_config.h"
@@ -84,9 +85,14 @@ class Routes {
   bool RenderChat(const std::vector<api::ChatMessage>& messages,
                   const api::ChatTemplateOptions& options, std::vector<int32_t>* ids,
                   httplib::Response& res) const;
-  // Builds the choices (n per prompt) and checks lengths against the context.
+  // Builds the choices (n per prompt) and checks lengths against the context, and compiles the
+  // output constraint the params ask for (a 400 naming its source when it does not compile).
   bool BuildSpec(const std::vector<std::vector<int32_t>>& prompts, const api::GenerationParams& p,
                  const char* prompt_param, GenerationSpec* spec, httplib::Response& res) const;
+  // tool_choice "required" or a named function: the spec's grammar becomes the calls' (it
+  // replaces a response_format one, which asks for content the calls leave none of).
+  bool ConstrainToolCalls(const api::ToolConfig& tools, GenerationSpec* spec,
+                          httplib::Response& res) const;
   // Submits and answers, streamed (SSE) or as one JSON body; `chat` picks the wire format.
   void Respond(std::shared_ptr<Generation> gen, const api::GenerationParams& p, bool chat,
                std::vector<std::string> echo_texts, httplib::Response& res);
@@ -105,6 +111,7 @@ class Routes {
   // tokens the output is parsed by, rendered as text even when typed as control tokens.
   std::vector<int32_t> end_ids_;
   std::vector<int32_t> marker_ids_;
+  std::unique_ptr<ConstraintCompiler> constraints_;  // the model's trie and grammar caches
   std::unique_ptr<gs::Metrics> metrics_;
   std::atomic<int> num_in_flight_{0};
   std::shared_ptr<ResponsesRoute> responses_;  // made by Register
