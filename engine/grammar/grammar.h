@@ -65,7 +65,6 @@ class Grammar {
   // the node reached accepts none (so longer tokens of them are rejected). A node accepting no
   // such character at all is tight with budget 0.
   bool free_tight(uint32_t node) const { return free_tight_[node] != 0; }
-  size_t num_edges() const { return byte_edges_.size() + call_edges_.size(); }
 
  private:
   friend class GrammarBuilder;
