@@ -68,7 +68,14 @@ CHAT_CASES = [
     ({"messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "r"}]},
      "messages[1].tool_call_id"),
     ({"messages": MSG, "stream_options": {"include_usage": True}}, "stream_options"),
-    ({"messages": MSG, "response_format": {"type": "json_object"}}, "response_format"),
+    ({"messages": MSG, "response_format": {"type": "json_schema", "json_schema": {
+        "name": "x", "schema": {"type": "object", "not": {}}}}},
+     "response_format.json_schema.schema"),
+    ({"messages": MSG, "structured_outputs": {"regex": "(?<=a)b"}}, "structured_outputs.regex"),
+    ({"messages": MSG, "grammar": "root ::= undefined"}, "grammar"),
+    ({"messages": MSG, "tool_choice": "required", "tools": [{"type": "function", "function": {
+        "name": "f", "parameters": {"type": "object", "uniqueItems": True}}}]},
+     "tools[0].function.parameters"),
     ({"messages": MSG, "tools": [{"type": "function", "function": {"name": "f g"}}]},
      "tools[0].function.name"),
     ({"messages": [{"role": "user", "content": [
