@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <utility>
 
 namespace gs::grammar {
@@ -170,6 +171,24 @@ uint32_t GrammarBuilder::AddLiteral(uint32_t from, std::string_view bytes) {
     cur = next;
   }
   return cur;
+}
+
+void GrammarBuilder::AddLiteralTrie(uint32_t from, const std::vector<std::string>& words,
+                                    uint32_t to) {
+  std::map<std::pair<uint32_t, uint8_t>, uint32_t> children;
+  for (const std::string& w : words) {
+    uint32_t cur = from;
+    for (const char c : w) {
+      const auto b = static_cast<uint8_t>(c);
+      auto [it, inserted] = children.emplace(std::make_pair(cur, b), 0);
+      if (inserted) {
+        it->second = NewNode();
+        AddBytes(cur, b, b, it->second);
+      }
+      cur = it->second;
+    }
+    AddEpsilon(cur, to);
+  }
 }
 
 void GrammarBuilder::AddDfa(uint32_t from, const Dfa& dfa, uint32_t to) {

@@ -106,6 +106,8 @@ class GrammarBuilder {
   void SetFinal(uint32_t node);
   // A chain of bytes from `from`; returns its end node.
   uint32_t AddLiteral(uint32_t from, std::string_view bytes);
+  // Any one of `words`, as a trie (shared prefixes, so one head however many words).
+  void AddLiteralTrie(uint32_t from, const std::vector<std::string>& words, uint32_t to);
   // The JSON string literal (quotes included) whose decoded value `dfa` accepts, from `from` to
   // `to`. Characters are written as Python's json.dumps writes them: '"', '\' and control
   // characters escaped (short forms, else \u00XX), anything else raw UTF-8; '/' may also be

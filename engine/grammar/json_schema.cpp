@@ -1095,7 +1095,9 @@ class SchemaCompiler {
         return;
       }
       case JsonValue::Kind::kString: {
-        b_.AddJsonString(from, LiteralsDfa({v.text()}), to);
+        std::string quoted;
+        AppendPythonJsonString(quoted, v.text());
+        b_.AddEpsilon(Lit(from, quoted), to);
         return;
       }
       default:
@@ -1152,17 +1154,18 @@ class SchemaCompiler {
       EmitConstValue(v, from, to);
     next_value:;
     }
-    if (!strings.empty()) {
-      Dfa dfa = LiteralsDfa(strings);
-      if (string_constraints) {
-        StatusOr<Dfa> constraint = StringDfa(s, path);
-        if (!constraint.ok()) return constraint.status();
-        StatusOr<Dfa> both = ProductDfa(dfa, *constraint, false, options_.regex_limits);
-        if (!both.ok()) return Error(path + "/enum", both.status().message());
-        dfa = std::move(*both);
-      }
-      b_.AddJsonString(from, dfa, to);
+    if (string_constraints && !strings.empty()) {
+      StatusOr<Dfa> constraint = StringDfa(s, path);
+      if (!constraint.ok()) return constraint.status();
+      std::erase_if(strings, [&](const std::string& v) { return !constraint->Matches(v); });
     }
+    // A trie of the quoted values: deterministic however many there are.
+    for (std::string& v : strings) {
+      std::string quoted;
+      AppendPythonJsonString(quoted, v);
+      v = std::move(quoted);
+    }
+    if (!strings.empty()) b_.AddLiteralTrie(from, strings, to);
     return Status::Ok();
   }
 
@@ -1364,7 +1367,9 @@ class SchemaCompiler {
       b_.AddEpsilon(first[i], kv);
       b_.AddEpsilon(Ws(Lit(more[i], ",")), kv);
       const uint32_t key_end = b_.NewNode();
-      b_.AddJsonString(kv, LiteralsDfa({p.name}), key_end);
+      std::string quoted_key;
+      AppendPythonJsonString(quoted_key, p.name);
+      b_.AddEpsilon(Lit(kv, quoted_key), key_end);
       const uint32_t value_start = Ws(Lit(Ws(key_end), ":"));
       const uint32_t value_end = b_.NewNode();
       GS_RETURN_IF_ERROR(EmitValue(p.schema, value_start, value_end, p.path, depth + 1));
