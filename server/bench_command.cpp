@@ -7,20 +7,25 @@
 // --synthetic runs the same tests on a model of a given shape with random weights
 // (configs/models/*.json), so that speed can be measured where no checkpoint exists.
 // --concurrency N instead measures serving: N requests at once through the Engine (continuous
-// batching), reporting output tokens/s, time to first token and inter-token latency.
+// batching), reporting output tokens/s, time to first token and inter-token latency; with
+// --json-schema every request is constrained by a schema, which prices constrained decoding.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
 #include "engine/engine.h"
+#include "engine/grammar/json_schema.h"
 #include "engine/kv/kv_plan.h"
 #include "engine/model/synthetic_model.h"
 #include "engine/run_request.h"
 #include "server/cli_args.h"
 #include "server/commands.h"
+#include "server/constraint_compiler.h"
 #include "server/loaded_model.h"
 #include "server/synthetic_config.h"
 
@@ -39,6 +44,8 @@ constexpr const char* kHelp =
     "  --json            one JSON object per test on stdout instead of the table\n"
     "  --concurrency N   serving test instead of pp/tg: N requests of --n-prompt random tokens\n"
     "                    at once through the engine, --n-gen tokens each (EOS ignored)\n"
+    "  --json-schema F   with --concurrency: every request constrained by the JSON Schema in\n"
+    "                    file F (instances back to back, fenced, until --n-gen tokens)\n"
     "synthetic models (random weights of a real shape, no checkpoint needed):\n"
     "  --synthetic FILE  model shape, e.g. configs/models/gemma3-12b.json\n"
     "  --weight-type T   bf16, f16, q8_0, q5_0, q4_0, q4_k, q6_k or q4_k_m (default q4_k_m)\n"
@@ -214,9 +221,39 @@ struct ServingRound {
 };
 
 // N requests submitted together; the reader notes when each token arrives.
+// A grammar for every request of a serving round (bench --json-schema); null: none.
+struct BenchGrammar {
+  std::shared_ptr<const grammar::CompiledGrammar> grammar;
+  std::shared_ptr<const grammar::TokenTrie> token_trie;
+};
+
+// The schema in `path` compiled over the model's vocabulary, with no end-of-generation token
+// allowed: a constrained request must still generate its n_gen tokens, so its grammar is up to
+// n_gen instances back to back, each fenced as a tool call is (FencedCallGrammar).
+StatusOr<BenchGrammar> LoadBenchGrammar(const std::string& path, const Tokenizer* tokenizer,
+                                        int64_t n_gen) {
+  if (tokenizer == nullptr) return Status::Error("--json-schema needs a model with a vocabulary");
+  std::ifstream in(path);
+  if (!in) return Status::Error("cannot read " + path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  StatusOr<grammar::Grammar> g =
+      grammar::CompileJsonSchema(std::string_view(text), ConstraintCompiler::SchemaOptions());
+  if (!g.ok()) return Status::Error(path + ": " + g.status().message());
+  g = FencedCallGrammar(*g, static_cast<int>(n_gen));
+  if (!g.ok()) return g.status();
+  std::vector<std::string> pieces(tokenizer->num_vocab());
+  for (int32_t id = 0; id < tokenizer->num_vocab(); ++id) {
+    pieces[id] = tokenizer->TokenToPiece(id, /*render_special=*/false);
+  }
+  BenchGrammar b;
+  b.grammar = std::make_shared<const grammar::CompiledGrammar>(std::move(g).value());
+  b.token_trie = std::make_shared<const grammar::TokenTrie>(pieces, std::vector<int32_t>{});
+  return b;
+}
+
 StatusOr<ServingRound> RunServingRound(Engine& engine, int32_t num_vocab, int32_t bos_id,
                                        int64_t concurrency, int64_t n_prompt, int64_t n_gen,
-                                       std::mt19937& rng) {
+                                       const BenchGrammar& grammar, std::mt19937& rng) {
   std::uniform_int_distribution<int32_t> random_token(0, num_vocab - 1);
   auto signal = std::make_shared<StreamSignal>();
   struct Track {
@@ -233,6 +270,8 @@ StatusOr<ServingRound> RunServingRound(Engine& engine, int32_t num_vocab, int32_
     r.prompt[0] = bos_id;
     for (int64_t k = 1; k < n_prompt; ++k) r.prompt[k] = random_token(rng);
     r.max_new_tokens = n_gen;  // no stop ids: EOS is ignored
+    r.grammar = grammar.grammar;
+    r.token_trie = grammar.token_trie;
     r.stream = tracks[i].stream = std::make_shared<RequestStream>(signal);
   }
   const double t0 = Seconds();
@@ -279,7 +318,7 @@ StatusOr<ServingRound> RunServingRound(Engine& engine, int32_t num_vocab, int32_
 }
 
 int RunServing(BenchModel& m, int64_t concurrency, int64_t n_prompt, int64_t n_gen, int64_t reps,
-               int64_t batch, int num_threads, bool json) {
+               int64_t batch, int num_threads, bool json, const BenchGrammar& grammar) {
   const ModelConfig& c = m.model->config();
   if (n_prompt < 1 || n_gen < 1) {
     std::fprintf(stderr, "gemma-serve bench: --concurrency needs --n-prompt and --n-gen >= 1\n");
@@ -309,8 +348,8 @@ int RunServing(BenchModel& m, int64_t concurrency, int64_t n_prompt, int64_t n_g
   std::mt19937 rng(42);
   std::vector<double> rates, ttfts, itls;
   for (int64_t r = 0; r <= reps; ++r) {  // round 0 warms up
-    StatusOr<ServingRound> round =
-        RunServingRound(**engine, c.num_vocab, m.bos_id, concurrency, n_prompt, n_gen, rng);
+    StatusOr<ServingRound> round = RunServingRound(**engine, c.num_vocab, m.bos_id, concurrency,
+                                                   n_prompt, n_gen, grammar, rng);
     if (!round.ok()) {
       std::fprintf(stderr, "gemma-serve bench: %s\n", round.status().message().c_str());
       (*engine)->Stop();
@@ -329,6 +368,7 @@ int RunServing(BenchModel& m, int64_t concurrency, int64_t n_prompt, int64_t n_g
   test += std::to_string(n_prompt);
   test += "_tg";
   test += std::to_string(n_gen);
+  if (grammar.grammar) test += "_schema";
   if (json) {
     std::string extra;
     if (!m.weight_type.empty())
@@ -364,7 +404,7 @@ int RunBench(const std::vector<std::string>& raw_args) {
   }
   const bool ok_flags = args.Validate({"help", "json", "model", "n-prompt", "n-gen", "repetitions",
                                        "threads", "batch", "device", "synthetic", "weight-type",
-                                       "seed", "concurrency", "no-cuda-graphs"});
+                                       "seed", "concurrency", "no-cuda-graphs", "json-schema"});
   const int64_t n_prompt = args.GetInt("n-prompt", 512, 0, 1 << 20);
   const int64_t n_gen = args.GetInt("n-gen", 128, 0, 1 << 20);
   const int64_t reps = args.GetInt("repetitions", 5, 1, 1000);
@@ -410,7 +450,17 @@ int RunBench(const std::vector<std::string>& raw_args) {
       threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   const bool json = args.Has("json");
   if (args.Has("concurrency")) {
-    return RunServing(*m, concurrency, n_prompt, n_gen, reps, batch, num_threads, json);
+    BenchGrammar grammar;
+    if (const std::optional<std::string> path = args.Get("json-schema")) {
+      StatusOr<BenchGrammar> g =
+          LoadBenchGrammar(*path, m->loaded ? m->loaded->tokenizer.get() : nullptr, n_gen);
+      if (!g.ok()) {
+        std::fprintf(stderr, "gemma-serve bench: %s\n", g.status().message().c_str());
+        return 2;
+      }
+      grammar = std::move(g).value();
+    }
+    return RunServing(*m, concurrency, n_prompt, n_gen, reps, batch, num_threads, json, grammar);
   }
   return RunPpTg(*m, n_prompt, n_gen, reps, batch, num_threads, json);
 }
