@@ -29,8 +29,8 @@ namespace gs::api {
 enum class ToolChoiceMode {
   kNone,      // the model is not offered the tools, and its output is not read for calls
   kAuto,      // it may answer or call
-  kRequired,  // it should call at least one (not enforced until constrained decoding lands)
-  kFunction,  // it should call `function` (likewise)
+  kRequired,  // it must call at least one (a grammar enforces it on Gemma 3)
+  kFunction,  // it must call `function` (likewise)
 };
 
 struct ToolChoice {
