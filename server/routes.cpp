@@ -9,6 +9,7 @@
 #include "api/json_body.h"
 #include "api/response.h"
 #include "server/responses_route.h"
+#include "server/schema_order.h"
 
 namespace gs {
 namespace {
@@ -57,6 +58,9 @@ bool ParseBody(const httplib::Request& req, httplib::Response& res, Parse parse,
     return false;
   }
   *out = std::move(std::get<T>(parsed));
+  if constexpr (requires { out->params.constraint; }) {
+    KeepSchemaOrder(req.body, &out->params.constraint);
+  }
   return true;
 }
 

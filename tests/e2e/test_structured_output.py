@@ -167,3 +167,16 @@ def test_completions_take_a_schema_too(client):
                                   extra_body={"structured_outputs": {"json": SCHEMAS["person"]}})
     assert r.choices[0].finish_reason == "stop"
     jsonschema.validate(json.loads(r.choices[0].text), SCHEMAS["person"])
+
+
+def test_properties_come_in_the_schemas_order(client):
+    """The request's JSON is parsed into sorted maps; the schema must still be honoured in the
+    order the client wrote it ("name" before "age"), as OpenAI's structured outputs are."""
+    for seed in (1, 2, 3):
+        text, finish, _ = ask_json(client, "person", seed, stream=False)
+        assert finish == "stop"
+        assert list(json.loads(text)) == ["name", "age"], text
+    r = client.chat.completions.create(
+        model="", messages=MSG, max_tokens=MAX_TOKENS, temperature=1, seed=4,
+        extra_body={"structured_outputs": {"json": SCHEMAS["person"]}})
+    assert list(json.loads(r.choices[0].message.content)) == ["name", "age"]
