@@ -8,6 +8,7 @@
 #include "api/responses_events.h"
 #include "api/responses_request.h"
 #include "server/routes.h"
+#include "server/schema_order.h"
 
 namespace gs {
 namespace {
@@ -94,6 +95,7 @@ void ResponsesRoute::Create(const httplib::Request& req, httplib::Response& res)
   if (auto* e = std::get_if<api::ApiError>(&parsed)) return SendError(res, *e);
   api::ResponsesRequest& r = std::get<api::ResponsesRequest>(parsed);
   if (!routes_.CheckModel(r.chat.model, res)) return;
+  KeepSchemaOrder(req.body, "text.format.schema", &r.chat.params.constraint);
 
   const ServingModel& model = routes_.model_;
   const api::RenderedPrompt prompt = model.chat_template->Render(
@@ -110,6 +112,7 @@ void ResponsesRoute::Create(const httplib::Request& req, httplib::Response& res)
     spec.tool_calls = api::ToolCallSyntax{.format = model.chat_template->tool_call_format(),
                                           .names = r.chat.tools.names,
                                           .max_calls = r.chat.tools.parallel_tool_calls ? -1 : 1};
+    if (!routes_.ConstrainToolCalls(r.chat.tools, &spec, res)) return;
   }
   auto gen = std::make_shared<Generation>(*model.tokenizer, std::move(spec));
   if (!gen->Submit(*model.engine)) {

@@ -59,7 +59,7 @@ bool ParseBody(const httplib::Request& req, httplib::Response& res, Parse parse,
   }
   *out = std::move(std::get<T>(parsed));
   if constexpr (requires { out->params.constraint; }) {
-    KeepSchemaOrder(req.body, &out->params.constraint);
+    KeepSchemaOrder(req.body, out->params.constraint.param, &out->params.constraint);
   }
   return true;
 }

@@ -34,11 +34,12 @@ const grammar::JsonValue* Follow(const grammar::JsonValue& root, std::string_vie
 
 }  // namespace
 
-void KeepSchemaOrder(std::string_view body, api::OutputConstraint* constraint) {
+void KeepSchemaOrder(std::string_view body, std::string_view path,
+                     api::OutputConstraint* constraint) {
   if (constraint->kind != api::OutputConstraintKind::kJsonSchema) return;
   StatusOr<grammar::JsonValue> doc = grammar::JsonValue::Parse(body);
   if (!doc.ok()) return;  // the body parsed as JSON already; nothing to gain here
-  const grammar::JsonValue* schema = Follow(*doc, constraint->param);
+  const grammar::JsonValue* schema = Follow(*doc, path);
   if (schema == nullptr || !(schema->is_object() || schema->is_bool())) return;
   constraint->text = schema->ToPythonJson();
 }

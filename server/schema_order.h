@@ -12,10 +12,11 @@
 namespace gs {
 
 // Replaces constraint->text (a JSON Schema's text) with the same schema in the order `body`
-// writes it, found at the constraint's param path ("response_format.json_schema.schema",
-// "structured_outputs.json", "json_schema", ...). No change when the constraint is not a JSON
-// Schema, was given as text (its order is the client's already), or the path does not lead to an
-// object or a boolean in the body.
-void KeepSchemaOrder(std::string_view body, api::OutputConstraint* constraint);
+// writes it, found at `path` ("response_format.json_schema.schema", "structured_outputs.json",
+// "text.format.schema", ...; chat requests pass the constraint's param). No change when the
+// constraint is not a JSON Schema, was given as text (its order is the client's already), or the
+// path does not lead to an object or a boolean in the body.
+void KeepSchemaOrder(std::string_view body, std::string_view path,
+                     api::OutputConstraint* constraint);
 
 }  // namespace gs

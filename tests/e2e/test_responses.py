@@ -110,6 +110,37 @@ def test_function_tool_round_trip_on_the_wire(client):
     assert follow.status in ("completed", "incomplete")
 
 
+def test_required_tool_choice_and_text_format_are_enforced(client):
+    """As on chat completions: tool_choice "required" gives a call whose arguments follow the
+    tool's parameters, and a text.format json_schema gives JSON that validates, its properties in
+    the schema's order."""
+    import json
+
+    import jsonschema
+    # Bounded arguments, so that a sampled call ends well within max_output_tokens.
+    tool = dict(WEATHER, parameters={
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 12}},
+        "required": ["city"], "additionalProperties": False})
+    for seed in (1, 2):
+        r = create(client, input="Weather?", tools=[tool], tool_choice="required",
+                   temperature=1, top_p=1, max_output_tokens=64, extra_body={"seed": seed})
+        calls = [item for item in r.output if item.type == "function_call"]
+        assert calls and calls[0].name == "get_weather", r.output
+        jsonschema.validate(json.loads(calls[0].arguments), tool["parameters"])
+    schema = {"type": "object", "properties": {"name": {"type": "string", "maxLength": 10},
+                                               "age": {"type": "integer", "minimum": 0,
+                                                       "maximum": 99}},
+              "required": ["name", "age"], "additionalProperties": False}
+    r = create(client, input="A person as JSON.", temperature=1, max_output_tokens=64,
+               extra_body={"seed": 3},
+               text={"format": {"type": "json_schema", "name": "person", "schema": schema,
+                                "strict": True}})
+    assert r.status == "completed", r.output_text
+    value = json.loads(r.output_text)
+    jsonschema.validate(value, schema)
+    assert list(value) == ["name", "age"]
+
+
 @pytest.mark.parametrize("body, param", [
     ({"input": [{"type": "bogus"}]}, "input[0].type"),
     ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
