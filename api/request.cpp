@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "api/json_body.h"
+#include "api/param_error.h"
 
 namespace gs::api {
 namespace {
@@ -20,70 +21,6 @@ constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
 
 // ---- Messages ------------------------------------------------------------------------------
-
-std::string FormatNumber(double v) {
-  char buf[32];
-  const auto result = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, result.ptr);
-}
-
-// How a value reads in an error message: its type, or the number itself where the problem is
-// the number's kind (1.5 for an integer) or range.
-std::string Describe(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    case json::value_t::number_integer:
-      return std::to_string(v.get<int64_t>());
-    case json::value_t::number_unsigned:
-      return std::to_string(v.get<uint64_t>());
-    case json::value_t::number_float:
-      return FormatNumber(v.get<double>());
-    default:
-      return "a binary value";
-  }
-}
-
-ApiError WrongType(const std::string& path, std::string_view expected, const json& got) {
-  return InvalidParam(path, "Invalid type for '" + path + "': expected " + std::string(expected) +
-                                ", but got " + Describe(got) + ".");
-}
-
-ApiError BadValue(const std::string& path, std::string_view expected, const std::string& got) {
-  return InvalidParam(path, "Invalid value for '" + path + "': expected " + std::string(expected) +
-                                ", but got " + got + ".");
-}
-
-ApiError Missing(const std::string& path) {
-  return InvalidParam(path, "Missing required parameter: '" + path + "'.");
-}
-
-ApiError NotSupported(const std::string& path, std::string_view what) {
-  return InvalidParam(path,
-                      std::string(what) + " is not supported by this server yet ('" + path + "').");
-}
-
-// Client text quoted in a message: at most 64 bytes, cut at a UTF-8 character boundary so the
-// message stays valid UTF-8 (an invalid string would make ToJson().dump() throw).
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxBytes = 64;
-  if (s.size() <= kMaxBytes) return std::string(s);
-  size_t end = kMaxBytes;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return std::string(s.substr(0, end)) + "...";
-}
-
-std::string Indexed(std::string_view base, size_t idx) {
-  return std::string(base) + "[" + std::to_string(idx) + "]";
-}
 
 // Counts from JSON are size_t and limits int32: compare without a negative limit wrapping.
 bool Exceeds(size_t count, int32_t limit) {

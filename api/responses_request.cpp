@@ -4,63 +4,13 @@
 #include <utility>
 
 #include "api/json_body.h"
+#include "api/param_error.h"
 
 namespace gs::api {
 namespace {
 
 using json = nlohmann::json;
 using MaybeError = std::optional<ApiError>;
-
-std::string Indexed(std::string_view base, size_t idx) {
-  return std::string(base) + "[" + std::to_string(idx) + "]";
-}
-
-std::string TypeName(const json& v) {
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean";
-    case json::value_t::string:
-      return "a string";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    default:
-      return "a number";
-  }
-}
-
-// Client text quoted in a message: at most 64 bytes, cut at a UTF-8 character boundary.
-std::string Quote(std::string_view s) {
-  constexpr size_t kMaxBytes = 64;
-  if (s.size() <= kMaxBytes) return std::string(s);
-  size_t end = kMaxBytes;
-  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
-  return std::string(s.substr(0, end)) + "...";
-}
-
-ApiError WrongType(const std::string& path, std::string_view expected, const json& got) {
-  return InvalidParam(path, "Invalid type for '" + path + "': expected " + std::string(expected) +
-                                ", but got " + TypeName(got) + ".");
-}
-
-ApiError BadValue(const std::string& path, std::string_view expected, const json& got) {
-  const std::string shown =
-      got.is_string() ? "'" + Quote(got.get<std::string>()) + "'" : TypeName(got);
-  return InvalidParam(path, "Invalid value for '" + path + "': expected " + std::string(expected) +
-                                ", but got " + shown + ".");
-}
-
-ApiError Missing(const std::string& path) {
-  return InvalidParam(path, "Missing required parameter: '" + path + "'.");
-}
-
-ApiError NotSupported(const std::string& path, std::string_view what) {
-  return InvalidParam(path,
-                      std::string(what) + " is not supported by this server yet ('" + path + "').");
-}
 
 // The value of `key`, nullptr when absent or null (the SDKs send null for unset fields).
 const json* Find(const json& obj, std::string_view key) {
@@ -112,7 +62,7 @@ MaybeError NormalizeContent(const json& content, const std::string& path, json* 
     } else if (type == "refusal") {
       if (MaybeError e = ReadString(part, part_path, "refusal", &text)) return e;
     } else {
-      return BadValue(part_path + ".type", "'input_text' or 'output_text'", part["type"]);
+      return BadJsonValue(part_path + ".type", "'input_text' or 'output_text'", part["type"]);
     }
     out->push_back({{"type", type == "input_text" ? "input_text" : "output_text"}, {"text", text}});
   }
@@ -123,8 +73,8 @@ MaybeError NormalizeMessage(const json& item, const std::string& path, json* out
   std::string role;
   if (MaybeError e = ReadString(item, path, "role", &role)) return e;
   if (role != "user" && role != "system" && role != "developer" && role != "assistant") {
-    return BadValue(path + ".role", "one of 'user', 'system', 'developer', 'assistant'",
-                    item["role"]);
+    return BadJsonValue(path + ".role", "one of 'user', 'system', 'developer', 'assistant'",
+                        item["role"]);
   }
   const json* content = Find(item, "content");
   if (content == nullptr) return Missing(path + ".content");
@@ -189,8 +139,9 @@ MaybeError NormalizeItem(const json& item, const std::string& path, json* out) {
   if (name == "function_call_output") return NormalizeFunctionCallOutput(item, path, out);
   if (name == "reasoning") return std::nullopt;
   if (name == "item_reference") return NotSupported(path, "Input items of type 'item_reference'");
-  return BadValue(path + ".type",
-                  "one of 'message', 'function_call', 'function_call_output', 'reasoning'", *type);
+  return BadJsonValue(path + ".type",
+                      "one of 'message', 'function_call', 'function_call_output', 'reasoning'",
+                      *type);
 }
 
 MaybeError NormalizeInput(const json* input, std::vector<json>* out) {
@@ -286,7 +237,7 @@ MaybeError MapToolChoice(const json* choice, json* chat) {
   if (!choice->is_object()) return WrongType("tool_choice", expected, *choice);
   const json* type = Find(*choice, "type");
   if (type == nullptr) return Missing("tool_choice.type");
-  if (*type != "function") return BadValue("tool_choice.type", "'function'", *type);
+  if (*type != "function") return BadJsonValue("tool_choice.type", "'function'", *type);
   const json* name = Find(*choice, "name");
   if (name == nullptr) return Missing("tool_choice.name");
   (*chat)["tool_choice"] = {{"type", "function"}, {"function", {{"name", *name}}}};
@@ -307,7 +258,7 @@ MaybeError MapText(const json* text, json* chat) {
     return std::nullopt;
   }
   if (*type != "json_schema") {
-    return BadValue("text.format.type", "'text', 'json_object' or 'json_schema'", *type);
+    return BadJsonValue("text.format.type", "'text', 'json_object' or 'json_schema'", *type);
   }
   json schema = json::object();
   for (const char* key : {"name", "schema", "strict", "description"}) {
