@@ -80,6 +80,10 @@ struct BenchModel {
   std::string weight_type;  // synthetic only
 };
 
+// The id a prompt starts with when no tokenizer says: Gemma's <bos> (2), where the vocabulary
+// has it.
+int32_t DefaultBosId(const Model& model) { return model.config().num_vocab > 2 ? 2 : 0; }
+
 // model_path: the GGUF file, when not --synthetic.
 StatusOr<BenchModel> LoadBenchModel(CliArgs& args, const std::string& model_path,
                                     const BackendChoice& choice) {
@@ -105,7 +109,7 @@ StatusOr<BenchModel> LoadBenchModel(CliArgs& args, const std::string& model_path
     b.model = &b.synthetic->model();
     b.num_bytes = b.synthetic->num_weight_bytes();
     b.num_params = b.synthetic->num_params();
-    b.bos_id = b.model->config().num_vocab > 2 ? 2 : 0;  // Gemma's <bos>
+    b.bos_id = DefaultBosId(*b.model);
     b.weight_type = WeightMixName(*mix);
     std::fprintf(stderr, "synthetic %s (%s): %.2f GiB of weights generated and loaded in %.1f s\n",
                  shape->name.c_str(), b.weight_type.c_str(), b.num_bytes / 1073741824.0,
@@ -123,8 +127,7 @@ StatusOr<BenchModel> LoadBenchModel(CliArgs& args, const std::string& model_path
   }
   // A file without a vocabulary (`synth`'s) starts prompts as bench --synthetic does.
   const Tokenizer* tokenizer = b.loaded->tokenizer.get();
-  const int32_t default_bos = b.model->config().num_vocab > 2 ? 2 : 0;
-  b.bos_id = tokenizer == nullptr ? default_bos : std::max(tokenizer->bos_id(), 0);
+  b.bos_id = tokenizer == nullptr ? DefaultBosId(*b.model) : std::max(tokenizer->bos_id(), 0);
   return b;
 }
 
